@@ -1,0 +1,38 @@
+# Developer recipes; `just` itself comes with the test extra (.venv/bin/just after
+# ./scripts/test). `just --list` shows them.
+
+set positional-arguments
+
+bin := ".venv/bin"
+
+# Serve etc/vncd.toml (arguments go to `vncd run`)
+serve *args:
+    ./scripts/serve "$@"
+
+# Install what is missing, lint, run the tests (arguments go to pytest)
+test *args:
+    ./scripts/test "$@"
+
+# Lint and check formatting without changing files
+lint:
+    {{ bin }}/ruff check .
+    {{ bin }}/ruff format --check .
+
+# Fix what ruff can fix and format the code
+fmt:
+    {{ bin }}/ruff check --fix .
+    {{ bin }}/ruff format .
+
+# Run the Hypothesis state machines long (arguments go to pytest)
+fuzz *args:
+    FUZZ_EXAMPLES=20000 {{ bin }}/python -m pytest fuzz/ "$@"
+
+# Run every benchmark (each module of benchmarks/ with a main block)
+bench:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    for path in $(grep -l '^if __name__ == "__main__":' benchmarks/*.py); do
+        module="benchmarks.$(basename "$path" .py)"
+        echo "== $module"
+        {{ bin }}/python -m "$module"
+    done

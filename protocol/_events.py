@@ -1,0 +1,338 @@
+"""One frozen class per RFB message or handshake step (rfbproto sections cited per class).
+
+Events are validated on construction, so a malformed event can neither be sent nor received:
+the receiving side turns a ``ValueError`` raised here into ``RemoteProtocolError``, the sending
+side into ``LocalProtocolError``.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from ._pixelformat import PixelFormat
+
+U8 = (0, 0xFF)
+U16 = (0, 0xFFFF)
+U32 = (0, 0xFFFFFFFF)
+S32 = (-0x80000000, 0x7FFFFFFF)
+
+
+def _in_range(bounds: tuple[int, int]):
+    low, high = bounds
+
+    def check(instance: object, attribute: attrs.Attribute, value: int) -> None:
+        if not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"{attribute.name}={value!r} is outside {low}..{high}")
+
+    return check
+
+
+def _all_in_range(bounds: tuple[int, int]):
+    single = _in_range(bounds)
+
+    def check(instance: object, attribute: attrs.Attribute, values: tuple[int, ...]) -> None:
+        for value in values:
+            single(instance, attribute, value)
+
+    return check
+
+
+def _latin1(instance: object, attribute: attrs.Attribute, value: str) -> None:
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError as error:
+        raise ValueError(f"{attribute.name} must be Latin-1 text") from error
+
+
+def _exact_length(n: int):
+    def check(instance: object, attribute: attrs.Attribute, value: bytes) -> None:
+        if len(value) != n:
+            raise ValueError(f"{attribute.name} must be {n} bytes, got {len(value)}")
+
+    return check
+
+
+event = attrs.frozen(slots=True, kw_only=False)
+
+
+class Event:
+    """Marker base class so callers can ``isinstance(x, Event)``."""
+
+    __slots__ = ()
+
+
+# --- Handshake (rfbproto 7.1, 7.2, 7.3) ----------------------------------------------
+
+
+@event
+class ProtocolVersion(Event):
+    """7.1.1: 'RFB xxx.yyy\\n'. Sent by both sides; the client's reply picks the version."""
+
+    major: int = attrs.field(validator=_in_range((0, 999)))
+    minor: int = attrs.field(validator=_in_range((0, 999)))
+
+
+@event
+class SecurityTypes(Event):
+    """7.1.2: the security types the server offers (3.3: the one type it decided)."""
+
+    types: tuple[int, ...] = attrs.field(converter=tuple, validator=_all_in_range((1, 255)))
+
+    @types.validator
+    def _not_empty(self, attribute: attrs.Attribute, value: tuple[int, ...]) -> None:
+        if not 1 <= len(value) <= 255:
+            raise ValueError("offer between 1 and 255 security types")
+
+
+@event
+class HandshakeFailed(Event):
+    """7.1.2: zero security types (3.3: type 0) followed by a reason; the server then closes."""
+
+    reason: str
+
+
+@event
+class SecurityTypeChosen(Event):
+    """7.1.2 (3.7+): the client's pick among the offered types."""
+
+    type: int = attrs.field(validator=_in_range((1, 255)))
+
+
+@event
+class VncAuthChallenge(Event):
+    """7.2.2: 16 random bytes the client must DES-encrypt with its password."""
+
+    challenge: bytes = attrs.field(validator=_exact_length(16))
+
+
+@event
+class VncAuthResponse(Event):
+    """7.2.2: the client's encrypted challenge."""
+
+    response: bytes = attrs.field(validator=_exact_length(16))
+
+
+@event
+class SecurityResult(Event):
+    """7.1.3: OK or failed; 3.8 adds a reason string to a failure."""
+
+    ok: bool
+    reason: str = ""
+
+
+@event
+class ClientInit(Event):
+    """7.3.1: whether the client agrees to share the desktop with other viewers."""
+
+    shared: bool
+
+
+@event
+class ServerInit(Event):
+    """7.3.2: framebuffer size, the server's pixel format and the desktop name (UTF-8)."""
+
+    width: int = attrs.field(validator=_in_range(U16))
+    height: int = attrs.field(validator=_in_range(U16))
+    pixel_format: PixelFormat
+    name: str
+
+
+# --- Client to server (rfbproto 7.5) ---------------------------------------------------
+
+
+@event
+class SetPixelFormat(Event):
+    """7.5.1."""
+
+    pixel_format: PixelFormat
+
+
+@event
+class SetEncodings(Event):
+    """7.5.2: encodings in the client's order of preference (signed 32-bit numbers)."""
+
+    encodings: tuple[int, ...] = attrs.field(converter=tuple, validator=_all_in_range(S32))
+
+
+@event
+class FramebufferUpdateRequest(Event):
+    """7.5.3."""
+
+    incremental: bool
+    x: int = attrs.field(validator=_in_range(U16))
+    y: int = attrs.field(validator=_in_range(U16))
+    width: int = attrs.field(validator=_in_range(U16))
+    height: int = attrs.field(validator=_in_range(U16))
+
+
+@event
+class KeyEvent(Event):
+    """7.5.4: an X keysym pressed or released."""
+
+    down: bool
+    keysym: int = attrs.field(validator=_in_range(U32))
+
+
+@event
+class PointerEvent(Event):
+    """7.5.5: bit n of the mask is button n+1 (4/5 wheel up/down, 6/7 left/right)."""
+
+    button_mask: int = attrs.field(validator=_in_range(U8))
+    x: int = attrs.field(validator=_in_range(U16))
+    y: int = attrs.field(validator=_in_range(U16))
+
+
+@event
+class ClientCutText(Event):
+    """7.5.6: clipboard text, Latin-1 on the wire."""
+
+    text: str = attrs.field(validator=_latin1)
+
+
+@event
+class EnableContinuousUpdates(Event):
+    """7.5.9 (type 150)."""
+
+    enable: bool
+    x: int = attrs.field(validator=_in_range(U16))
+    y: int = attrs.field(validator=_in_range(U16))
+    width: int = attrs.field(validator=_in_range(U16))
+    height: int = attrs.field(validator=_in_range(U16))
+
+
+@event
+class Fence(Event):
+    """7.5.8 / 7.6.7 (type 248), both directions: flags and at most 64 bytes of payload."""
+
+    flags: int = attrs.field(validator=_in_range(U32))
+    payload: bytes = attrs.field(default=b"")
+
+    @payload.validator
+    def _short(self, attribute: attrs.Attribute, value: bytes) -> None:
+        if len(value) > 64:
+            raise ValueError("a fence payload is at most 64 bytes")
+
+
+@event
+class XvpMessage(Event):
+    """7.5.10 / 7.6.8 (type 250): version and code (client: 2 shutdown, 3 reboot, 4 reset;
+    server: 0 fail, 1 init)."""
+
+    version: int = attrs.field(validator=_in_range(U8))
+    code: int = attrs.field(validator=_in_range(U8))
+
+
+@event
+class Screen(Event):
+    """One screen of the ExtendedDesktopSize layout (7.8.2)."""
+
+    id: int = attrs.field(validator=_in_range(U32))
+    x: int = attrs.field(validator=_in_range(U16))
+    y: int = attrs.field(validator=_in_range(U16))
+    width: int = attrs.field(validator=_in_range(U16))
+    height: int = attrs.field(validator=_in_range(U16))
+    flags: int = attrs.field(default=0, validator=_in_range(U32))
+
+
+@event
+class SetDesktopSize(Event):
+    """7.5.11 (type 251): the client asks for a new framebuffer size and screen layout."""
+
+    width: int = attrs.field(validator=_in_range(U16))
+    height: int = attrs.field(validator=_in_range(U16))
+    screens: tuple[Screen, ...] = attrs.field(converter=tuple)
+
+    @screens.validator
+    def _count(self, attribute: attrs.Attribute, value: tuple[Screen, ...]) -> None:
+        if len(value) > 255:
+            raise ValueError("at most 255 screens")
+
+
+@event
+class QemuExtendedKeyEvent(Event):
+    """7.5.13 (type 255, subtype 0): a key with its XT scancode as well as its keysym."""
+
+    down: bool
+    keysym: int = attrs.field(validator=_in_range(U32))
+    keycode: int = attrs.field(validator=_in_range(U32))
+
+
+@event
+class QemuAudio(Event):
+    """7.5.14 (type 255, subtype 1): 0 enable, 1 disable, 2 set format (with its fields)."""
+
+    operation: int = attrs.field(validator=_in_range(U16))
+    sample_format: int = attrs.field(default=0, validator=_in_range(U8))
+    channels: int = attrs.field(default=0, validator=_in_range(U8))
+    frequency: int = attrs.field(default=0, validator=_in_range(U32))
+
+
+# --- Server to client (rfbproto 7.6) ---------------------------------------------------
+
+
+@event
+class Rectangle(Event):
+    """One rectangle of a FramebufferUpdate: header fields plus the encoding's payload bytes,
+    exactly as on the wire. Decoding the payload into pixels is the decoder's job
+    (``protocol.encodings``), so proxies and recorders can pass rectangles through untouched.
+    Pseudo-encodings reuse the fields as their spec section says (e.g. DesktopSize: the new
+    size in width/height)."""
+
+    x: int = attrs.field(validator=_in_range(U16))
+    y: int = attrs.field(validator=_in_range(U16))
+    width: int = attrs.field(validator=_in_range(U16))
+    height: int = attrs.field(validator=_in_range(U16))
+    encoding: int = attrs.field(validator=_in_range(S32))
+    payload: bytes = b""
+
+
+@event
+class FramebufferUpdate(Event):
+    """7.6.1: rectangles in wire order. When the last rectangle is the LastRect marker
+    (encoding -224) the count on the wire is 0xFFFF and the marker ends the update, so the
+    receiver gets back exactly the rectangles that were sent, marker included."""
+
+    rectangles: tuple[Rectangle, ...] = attrs.field(converter=tuple)
+
+    @rectangles.validator
+    def _count(self, attribute: attrs.Attribute, value: tuple[Rectangle, ...]) -> None:
+        if len(value) > 0xFFFF:
+            raise ValueError("at most 65535 rectangles in one update")
+
+
+@event
+class SetColourMapEntries(Event):
+    """7.6.2: colours (16-bit red, green, blue) starting at index first_colour."""
+
+    first_colour: int = attrs.field(validator=_in_range(U16))
+    colours: tuple[tuple[int, int, int], ...] = attrs.field(converter=tuple)
+
+    @colours.validator
+    def _check(self, attribute: attrs.Attribute, value: tuple[tuple[int, int, int], ...]) -> None:
+        if len(value) > 0xFFFF:
+            raise ValueError("at most 65535 colours")
+        for colour in value:
+            if len(colour) != 3 or not all(0 <= c <= 0xFFFF for c in colour):
+                raise ValueError(f"colour {colour!r} is not three 16-bit values")
+
+
+@event
+class Bell(Event):
+    """7.6.3."""
+
+
+@event
+class ServerCutText(Event):
+    """7.6.4: clipboard text, Latin-1 on the wire."""
+
+    text: str = attrs.field(validator=_latin1)
+
+
+@event
+class EndOfContinuousUpdates(Event):
+    """7.6.5 (type 150): the server's answer to EnableContinuousUpdates / its support probe."""
+
+
+@event
+class ConnectionClosed(Event):
+    """The peer closed the stream (``receive_data(b"")``) at a point where that is legal."""

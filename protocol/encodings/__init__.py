@@ -1,0 +1,51 @@
+"""Every encoding's encoder and decoder, and the registry that makes them by number.
+
+Adding an encoding: write its module (classes decorated with ``register_encoder`` /
+``register_decoder``) and import it on the line below.
+"""
+
+from __future__ import annotations
+
+from . import copyrect, pseudo, raw
+from ._base import Decoder, Encoder, EncodeSettings, Reader
+from ._registry import (
+    COMPRESS_LEVELS,
+    DECODERS,
+    ENCODERS,
+    FINE_QUALITY_LEVELS,
+    QUALITY_LEVELS,
+    SUBSAMPLING_LEVELS,
+    Encoding,
+    make_decoder,
+    make_encoder,
+    register_decoder,
+    register_encoder,
+    settings_from_encodings,
+)
+from .copyrect import copy_rect
+from .pseudo import desktop_size, last_rect
+
+__all__ = [
+    "COMPRESS_LEVELS",
+    "DECODERS",
+    "ENCODERS",
+    "FINE_QUALITY_LEVELS",
+    "QUALITY_LEVELS",
+    "SUBSAMPLING_LEVELS",
+    "Decoder",
+    "EncodeSettings",
+    "Encoder",
+    "Encoding",
+    "Reader",
+    "copy_rect",
+    "copyrect",
+    "desktop_size",
+    "last_rect",
+    "make_decoder",
+    "make_encoder",
+    "pseudo",
+    "raw",
+    "register_decoder",
+    "register_encoder",
+    "settings_from_encodings",
+]

@@ -1,0 +1,138 @@
+"""vncd with real viewers (vncdotool, gtk-vnc's gvnccapture) on a real Xvfb."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from .xpaint import paint_root, varied_scene
+from .xwd import xwd_root
+
+
+def x(display: str, *command: str) -> subprocess.Popen:
+    """Start an X client on ``display``."""
+    return subprocess.Popen(
+        list(command), env={**os.environ, "DISPLAY": display}, stdout=subprocess.DEVNULL
+    )
+
+
+def vncdo(port: int, *actions: str, password: str | None = None) -> None:
+    command = ["vncdo", "-s", f"127.0.0.1::{port}"]
+    if password is not None:
+        command += ["-p", password]
+    subprocess.run([*command, *actions], check=True, timeout=60)
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def busy_desktop(display: str) -> list[subprocess.Popen]:
+    """A root window of gradients and noise, and an xterm full of text: varied pixels."""
+    paint_root(display, varied_scene(1024, 768))
+    terminal = x(
+        display, "xterm", "-geometry", "70x20+40+30", "-e", "sh", "-c", "ls -la /usr; sleep 600"
+    )
+    subprocess.run(["xdotool", "mousemove", "1023", "767"], env={**os.environ, "DISPLAY": display})
+    time.sleep(1.5)
+    return [terminal]
+
+
+def test_vncdotool_capture_is_pixel_exact(xvfb, start_vncd, tmp_path):
+    clients = busy_desktop(xvfb)
+    try:
+        port = start_vncd(f'[source]\nkind = "x11"\ndisplay = "{xvfb}"\n')
+        shot = tmp_path / "vncdo.png"
+        vncdo(port, "capture", str(shot))
+        truth = xwd_root(xvfb)
+        assert truth.shape == (768, 1024, 3)
+        assert len(np.unique(truth.reshape(-1, 3), axis=0)) > 1000  # the scene really is varied
+        np.testing.assert_array_equal(load_rgb(shot), truth)
+    finally:
+        for client in clients:
+            client.kill()
+
+
+def test_gvnccapture_is_pixel_exact(xvfb, start_vncd, tmp_path):
+    clients = busy_desktop(xvfb)
+    try:
+        port = start_vncd(f'[source]\nkind = "x11"\ndisplay = "{xvfb}"\n')
+        shot = tmp_path / "gvnc.png"
+        subprocess.run(
+            ["gvnccapture", f"127.0.0.1:{port - 5900}", str(shot)],
+            check=True,
+            timeout=60,
+            capture_output=True,
+        )
+        np.testing.assert_array_equal(load_rgb(shot), xwd_root(xvfb))
+    finally:
+        for client in clients:
+            client.kill()
+
+
+def test_passwords_full_view_only_and_wrong(xvfb, start_vncd, tmp_path):
+    typed = tmp_path / "typed.txt"
+    terminal = x(xvfb, "xterm", "-geometry", "80x10+0+0", "-e", "sh", "-c", f"cat > {typed}")
+    try:
+        time.sleep(1.5)
+        port = start_vncd(
+            'password = "s3cret"\nview_only_password = "look"\n'
+            f'[source]\nkind = "x11"\ndisplay = "{xvfb}"\n'
+        )
+        with pytest.raises(subprocess.CalledProcessError):
+            vncdo(port, "capture", str(tmp_path / "no.png"), password="wrong")
+        vncdo(port, "move", "100", "60", "type", "ignored", "key", "enter", password="look")
+        vncdo(port, "move", "100", "60", "type", "typed", "key", "enter", password="s3cret")
+        wait_for_line(typed)
+        assert typed.read_text() == "typed\n"
+    finally:
+        terminal.kill()
+
+
+def wait_for_line(path: Path, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not path.read_text().endswith("\n"):
+        time.sleep(0.1)
+
+
+def test_keys_typed_in_a_viewer_reach_an_xterm(xvfb, start_vncd, tmp_path):
+    typed = tmp_path / "typed.txt"
+    terminal = x(xvfb, "xterm", "-geometry", "80x10+0+0", "-e", "sh", "-c", f"cat > {typed}")
+    try:
+        time.sleep(1.5)
+        port = start_vncd(f'[source]\nkind = "x11"\ndisplay = "{xvfb}"\n')
+        # No window manager: keyboard focus follows the pointer, so point at the xterm.
+        vncdo(port, "move", "100", "60", "type", "Hello, VNC! 42", "key", "enter")
+        wait_for_line(typed)
+        assert typed.read_text() == "Hello, VNC! 42\n"
+    finally:
+        terminal.kill()
+
+
+def test_xvfb_source_serves_its_session_command(start_vncd, tmp_path):
+    port = start_vncd('[source]\nkind = "xvfb"\ngeometry = "800x600"\ncommand = "xterm"\n')
+    time.sleep(1.0)
+    shot = tmp_path / "xvfb.png"
+    vncdo(port, "capture", str(shot))
+    pixels = load_rgb(shot)
+    assert pixels.shape == (600, 800, 3)
+    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) >= 2  # the xterm is on the screen
+
+
+def test_demo_source_reacts_to_typing_and_drawing(start_vncd, tmp_path):
+    port = start_vncd('[source]\nkind = "demo"\ngeometry = "800x600"\n')
+    before, after = tmp_path / "before.png", tmp_path / "after.png"
+    vncdo(port, "capture", str(before))
+    vncdo(port, "type", "hello demo", "move", "500", "400", "drag", "600", "450")
+    vncdo(port, "capture", str(after))
+    first, second = load_rgb(before), load_rgb(after)
+    assert first.shape == second.shape == (600, 800, 3)
+    changed = np.argwhere((first != second).any(axis=2))
+    # Far more than a clock tick: text and a stroke appeared.
+    assert len(changed) > 200

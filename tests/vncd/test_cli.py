@@ -1,0 +1,225 @@
+"""The real `vncd` command line, run as `python -m vncd` in a subprocess."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from vncd.passwords import read_password_file
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def vncd(*args: str, cwd: Path = REPO, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-m", "vncd", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=60,
+    )
+
+
+def assert_clean_errors(result: subprocess.CompletedProcess[str], count: int) -> list[str]:
+    """Exit status 2 and exactly ``count`` one-line errors on stderr, no traceback."""
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == count, result.stderr
+    assert all(line.startswith("vncd: error: ") for line in lines), result.stderr
+    return lines
+
+
+def test_help_lists_the_commands() -> None:
+    result = vncd("--help")
+    assert result.returncode == 0
+    for command in ("run", "check", "passwd"):
+        assert command in result.stdout
+
+
+def test_run_help_explains_every_option() -> None:
+    result = vncd("run", "--help")
+    assert result.returncode == 0
+    for option in ("CONFIG", "--host", "--port", "--source", "--log-level"):
+        assert option in result.stdout
+    for key in ("server.host", "server.port", "source.kind", "log.level"):
+        assert key in result.stdout
+
+
+def test_check_prints_the_effective_config(tmp_path: Path) -> None:
+    config = tmp_path / "vncd.toml"
+    config.write_text('[server]\nport = 5999\npassword = "hunter2"\n[source]\nkind = "demo"\n')
+    result = vncd("check", str(config))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert f"# effective configuration (from {config})" in result.stdout
+    assert "port = 5999\n" in result.stdout
+    assert 'kind = "demo"\n' in result.stdout
+    assert "max_fps = 30\n" in result.stdout
+    assert "hunter2" not in result.stdout
+
+
+def test_check_defaults_to_etc_vncd_toml_or_builtin(tmp_path: Path) -> None:
+    result = vncd("check", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "built-in defaults" in result.stdout
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "vncd.toml").write_text("[capture]\nmax_fps = 12\n")
+    result = vncd("check", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "from etc/vncd.toml" in result.stdout
+    assert "max_fps = 12\n" in result.stdout
+
+
+def test_check_warns_on_stderr(tmp_path: Path) -> None:
+    config = tmp_path / "vncd.toml"
+    config.write_text('[server]\nhost = "0.0.0.0"\n')
+    result = vncd("check", str(config))
+    assert result.returncode == 0
+    assert result.stderr.startswith('vncd: warning: server.host = "0.0.0.0" and no password')
+
+
+def test_check_bad_file_gives_one_line_per_problem(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[server]\nport = 70000\nprot = 1\n[source]\nkind = "wayland"\n')
+    result = vncd("check", str(config))
+    assert result.stdout == ""
+    first, second, third = assert_clean_errors(result, 3)
+    assert first == (
+        f"vncd: error: {config}: server.port = 70000: must be an integer 0..65535 "
+        "(0 picks a free port)"
+    )
+    assert second.startswith(f"vncd: error: {config}: server.prot: unknown key")
+    assert third == (
+        f'vncd: error: {config}: source.kind = "wayland": must be one of "auto", "demo", '
+        '"x11", "xvfb"'
+    )
+
+
+def test_check_syntax_error_and_missing_file(tmp_path: Path) -> None:
+    config = tmp_path / "broken.toml"
+    config.write_text("[server\n")
+    [line] = assert_clean_errors(vncd("check", str(config)), 1)
+    assert "invalid TOML" in line
+    assert "line 1" in line
+    [line] = assert_clean_errors(vncd("check", str(tmp_path / "nope.toml")), 1)
+    assert line.endswith("nope.toml: cannot read it: No such file or directory")
+
+
+def test_run_reports_config_errors_before_starting(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[log]\nlevel = "loud"\n')
+    [line] = assert_clean_errors(vncd("run", str(config)), 1)
+    assert 'log.level = "loud"' in line
+    [line] = assert_clean_errors(vncd("run", "--port", "70000", cwd=tmp_path), 1)
+    assert line.startswith("vncd: error: command line: server.port = 70000")
+
+
+def test_passwd_stdin_writes_a_vncpasswd_file(tmp_path: Path) -> None:
+    path = tmp_path / "passwd"
+    result = vncd("passwd", "--stdin", str(path), stdin="secret\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert read_password_file(path) == ("secret", "")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+    result = vncd("passwd", "--stdin", "--view-only", str(path), stdin="full\nlook\n")
+    assert result.returncode == 0, result.stderr
+    assert read_password_file(path) == ("full", "look")
+
+
+def test_passwd_rejects_missing_or_empty_input(tmp_path: Path) -> None:
+    path = tmp_path / "passwd"
+    assert_clean_errors(vncd("passwd", "--stdin", str(path), stdin=""), 1)
+    assert_clean_errors(vncd("passwd", "--stdin", "--view-only", str(path), stdin="x\n"), 1)
+    assert_clean_errors(vncd("passwd", "--stdin", "--view-only", str(path), stdin="x\n\n"), 1)
+    assert not path.exists()
+
+
+def test_passwd_warns_about_long_passwords(tmp_path: Path) -> None:
+    path = tmp_path / "passwd"
+    result = vncd("passwd", "--stdin", str(path), stdin="0123456789\n")
+    assert result.returncode == 0
+    assert "uses only the first 8" in result.stderr
+    assert read_password_file(path) == ("01234567", "")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_vncd(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("DISPLAY", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "vncd", "run", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        env=env,
+    )
+
+
+def wait_for_rfb(port: int, server: subprocess.Popen[str]) -> bytes:
+    """The server's first bytes (its ProtocolVersion), once it accepts connections."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert server.poll() is None, server.communicate()[1]
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as viewer:
+                return viewer.recv(12)
+        except ConnectionRefusedError:
+            time.sleep(0.1)
+    raise AssertionError("vncd did not start listening")
+
+
+def test_run_serves_until_ctrl_c(tmp_path: Path) -> None:
+    port = free_port()
+    server = start_vncd("--source", "demo", "--port", str(port), cwd=tmp_path)
+    try:
+        assert wait_for_rfb(port, server) == b"RFB 003.008\n"
+        server.send_signal(signal.SIGINT)
+        _, stderr = server.communicate(timeout=30)
+    finally:
+        server.kill()
+    assert server.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert stderr.splitlines()[-1].endswith("INFO vncd: stopped")
+
+
+def test_run_port_in_use_is_one_error_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = start_vncd("--source", "demo", "--port", str(port), cwd=tmp_path)
+        _, stderr = server.communicate(timeout=60)
+    assert server.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("vncd: error: ")]
+    assert len(errors) == 1, stderr
+    assert errors == [
+        f"vncd: error: cannot listen on 127.0.0.1 port {port}: {os.strerror(errno.EADDRINUSE)}"
+    ]
+
+
+def test_run_without_a_display_is_one_error_line(tmp_path: Path) -> None:
+    server = start_vncd("--source", "x11", "--port", "0", cwd=tmp_path)
+    _, stderr = server.communicate(timeout=60)
+    assert server.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    [error] = [line for line in stderr.splitlines() if line.startswith("vncd: error: ")]
+    assert "DISPLAY" in error

@@ -1,0 +1,314 @@
+"""vncd.config and vncd.passwords: defaults, one clear line per mistake, password files."""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import attrs
+import pytest
+
+from vncd.config import (
+    CaptureConfig,
+    Config,
+    ConfigError,
+    LimitsConfig,
+    LogConfig,
+    ServerConfig,
+    SourceConfig,
+    load_config,
+    parse_config,
+)
+from vncd.passwords import read_password_file, write_password_file
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def problems_of(text: str, **kwargs: object) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "test.toml", **kwargs)
+    assert str(caught.value) == "\n".join(caught.value.problems)
+    return list(caught.value.problems)
+
+
+def test_defaults() -> None:
+    config = parse_config("", "test.toml")
+    assert config == load_config(None) == Config()
+    assert config.server == ServerConfig("127.0.0.1", 5900, "", "", "", 16, "")
+    assert config.source == SourceConfig("auto", "", (1280, 800), "xterm", 24)
+    assert config.capture == CaptureConfig(30)
+    assert config.limits == LimitsConfig(1048576, 1024)
+    assert config.log == LogConfig("info")
+    assert config.resolved_passwords() == ("", "")
+    assert config.warnings() == []
+
+
+def test_shipped_file_spells_out_the_defaults() -> None:
+    assert load_config(REPO / "etc" / "vncd.toml") == Config()
+
+
+def test_every_key_can_be_set() -> None:
+    config = parse_config(
+        """
+        [server]
+        host = "::"
+        port = 0
+        password = "secret"
+        view_only_password = "look"
+        max_connections = 1000
+        name = "office"
+        [source]
+        kind = "xvfb"
+        display = ":3"
+        geometry = "16x8192"
+        command = ""
+        depth = 16
+        [capture]
+        max_fps = 240
+        [limits]
+        max_cut_text = 0
+        max_encodings = 65535
+        [log]
+        level = "debug"
+        """,
+        "test.toml",
+    )
+    assert config == Config(
+        ServerConfig("::", 0, "secret", "look", "", 1000, "office"),
+        SourceConfig("xvfb", ":3", (16, 8192), "", 16),
+        CaptureConfig(240),
+        LimitsConfig(0, 65535),
+        LogConfig("debug"),
+    )
+    assert config.resolved_passwords() == ("secret", "look")
+
+
+INTEGER_PORT = "must be an integer 0..65535"
+BAD_VALUES = [
+    ("server", "host", '""', "must be a host name or address"),
+    ("server", "host", '"a b"', "must be a host name or address"),
+    ("server", "host", "1", "must be a host name or address"),
+    ("server", "port", "70000", INTEGER_PORT),
+    ("server", "port", "-1", INTEGER_PORT),
+    ("server", "port", '"5900"', INTEGER_PORT),
+    ("server", "port", "5900.0", INTEGER_PORT),
+    ("server", "port", "true", INTEGER_PORT),
+    ("server", "password", "12345678", "must be a string"),
+    ("server", "password", '"pässwörd€"', "must be Latin-1 text"),
+    ("server", "view_only_password", "[]", "must be a string"),
+    ("server", "password_file", "false", "must be a string"),
+    ("server", "max_connections", "0", "must be an integer 1..1000"),
+    ("server", "max_connections", "1001", "must be an integer 1..1000"),
+    ("server", "name", "{}", "must be a string"),
+    ("source", "kind", '"wayland"', 'must be one of "auto", "demo", "x11", "xvfb"'),
+    ("source", "kind", '"Demo"', 'must be one of "auto", "demo", "x11", "xvfb"'),
+    ("source", "display", "0", "must be a string"),
+    ("source", "geometry", '"15x800"', 'must be "WIDTHxHEIGHT", each 16..8192'),
+    ("source", "geometry", '"1280x8193"', 'must be "WIDTHxHEIGHT", each 16..8192'),
+    ("source", "geometry", '"1280*800"', 'must be "WIDTHxHEIGHT", each 16..8192'),
+    ("source", "geometry", "[1280, 800]", 'must be "WIDTHxHEIGHT", each 16..8192'),
+    ("source", "command", "['xterm']", "must be a string"),
+    ("source", "depth", "32", "must be one of 16, 24"),
+    ("source", "depth", "24.0", "must be one of 16, 24"),
+    ("source", "depth", '"24"', "must be one of 16, 24"),
+    ("capture", "max_fps", "0", "must be an integer 1..240"),
+    ("capture", "max_fps", "241", "must be an integer 1..240"),
+    ("capture", "max_fps", "29.97", "must be an integer 1..240"),
+    ("limits", "max_cut_text", "-1", "must be an integer 0..67108864"),
+    ("limits", "max_cut_text", "67108865", "must be an integer 0..67108864"),
+    ("limits", "max_encodings", "0", "must be an integer 1..65535"),
+    ("limits", "max_encodings", "65536", "must be an integer 1..65535"),
+    ("log", "level", '"INFO"', 'must be one of "debug", "info", "warning", "error"'),
+    ("log", "level", '"verbose"', 'must be one of "debug", "info", "warning", "error"'),
+]
+
+
+@pytest.mark.parametrize(("section", "key", "value", "allowed"), BAD_VALUES)
+def test_bad_value_is_one_line_naming_key_value_and_what_is_allowed(
+    section: str, key: str, value: str, allowed: str
+) -> None:
+    [problem] = problems_of(f"[{section}]\n{key} = {value}\n")
+    prefix = f"test.toml: {section}.{key} = "
+    assert problem.startswith(prefix)
+    assert allowed in problem
+    # The value is quoted back the way TOML spells it (the user can find it in the file).
+    shown = problem[len(prefix) :].split(": ")[0]
+    assert shown.replace(" ", "") == value.replace(" ", "").replace("'", '"')
+
+
+def test_every_key_has_a_bad_value_test() -> None:
+    tested = {(section, key) for section, key, _, _ in BAD_VALUES}
+    every = {
+        (section.name, key.name)
+        for section in attrs.fields(Config)
+        for key in attrs.fields(type(getattr(Config(), section.name)))
+    }
+    assert every == tested
+
+
+def test_unknown_key_lists_the_known_ones() -> None:
+    [problem] = problems_of("[server]\nprot = 5900\n")
+    assert problem == (
+        "test.toml: server.prot: unknown key (known keys in [server]: host, port, password, "
+        "view_only_password, password_file, max_connections, name)"
+    )
+
+
+def test_unknown_section_and_stray_top_level_key() -> None:
+    assert problems_of("[sever]\nport = 1\n") == [
+        "test.toml: sever: unknown section (known sections: server, source, capture, limits, log)"
+    ]
+    [problem] = problems_of("port = 1\n")
+    assert problem.startswith("test.toml: port: unknown key outside any section")
+
+
+def test_section_must_be_a_table() -> None:
+    assert problems_of("server = 5\n") == ["test.toml: server = 5: must be a table of settings"]
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    problems = problems_of(
+        """
+        [server]
+        port = 70000
+        prot = 1
+        [source]
+        kind = "wayland"
+        [log]
+        level = "loud"
+        [extra]
+        """,
+    )
+    assert len(problems) == 5
+    assert all("\n" not in problem and problem.startswith("test.toml: ") for problem in problems)
+    for fragment in ("server.port", "server.prot", "source.kind", "log.level", "extra"):
+        assert any(fragment in problem for problem in problems)
+
+
+def test_toml_syntax_error_names_the_line() -> None:
+    [problem] = problems_of('[server]\nport = 5900\nhost = "unterminated\n')
+    assert problem.startswith("test.toml: invalid TOML: ")
+    assert "line 3" in problem
+
+
+def test_overrides_are_checked_and_labelled_as_command_line() -> None:
+    config = parse_config(
+        "[server]\nport = 1\n", "test.toml", overrides={"server.port": 2, "log.level": "error"}
+    )
+    assert (config.server.port, config.log.level) == (2, "error")
+    assert problems_of("[server]\nport = 70000\n", overrides={"source.kind": "nope"}) == [
+        "test.toml: server.port = 70000: must be an integer 0..65535 (0 picks a free port)",
+        'command line: source.kind = "nope": must be one of "auto", "demo", "x11", "xvfb"',
+    ]
+
+
+def test_missing_and_unreadable_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"nope\.toml: cannot read it: No such file"):
+        load_config(tmp_path / "nope.toml")
+    (tmp_path / "latin1.toml").write_bytes(b'[server]\nname = "caf\xe9"\n')
+    with pytest.raises(ConfigError, match=r"latin1\.toml: not UTF-8 text"):
+        load_config(tmp_path / "latin1.toml")
+
+
+def test_view_only_password_needs_a_password() -> None:
+    [problem] = problems_of('[server]\nview_only_password = "look"\n')
+    assert problem.startswith("test.toml: server.view_only_password: needs server.password")
+
+
+def test_warnings() -> None:
+    long = parse_config('[server]\npassword = "123456789"\n', "test.toml")
+    assert long.warnings() == [
+        "server.password has 9 characters; VNC authentication uses only the first 8"
+    ]
+    assert parse_config('[server]\nhost = "::1"\n', "test.toml").warnings() == []
+    [exposed] = parse_config('[server]\nhost = "0.0.0.0"\n', "test.toml").warnings()
+    assert exposed.startswith('server.host = "0.0.0.0" and no password')
+    guarded = '[server]\nhost = "0.0.0.0"\npassword = "secret"\n'
+    assert parse_config(guarded, "test.toml").warnings() == []
+
+
+def test_to_toml_round_trips_and_hides_passwords() -> None:
+    config = parse_config('[server]\nport = 5901\n[source]\ngeometry = "800x600"\n', "x")
+    assert parse_config(config.to_toml(), "x") == config
+    tricky = Config(server=ServerConfig(name='Büro "2"\\\n\t\x1b'))
+    assert parse_config(tricky.to_toml(), "x") == tricky
+    text = parse_config('[server]\npassword = "hunter2"\n', "x").to_toml()
+    assert "hunter2" not in text
+    assert 'password = "********"  # hidden' in text
+
+
+# --- Password files ------------------------------------------------------------------------
+
+
+def test_password_file_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "passwd"
+    write_password_file(path, "secret")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.stat().st_size == 8
+    assert read_password_file(path) == ("secret", "")
+    write_password_file(path, "12345678", view_only="look")
+    assert path.stat().st_size == 16
+    assert read_password_file(path) == ("12345678", "look")
+    write_password_file(path, "longer than eight")
+    assert read_password_file(path) == ("longer t", "")
+
+
+def test_password_file_known_bytes(tmp_path: Path) -> None:
+    # What TigerVNC 1.12's `printf 'secret\nviewonly\n' | vncpasswd -f` writes.
+    path = tmp_path / "passwd"
+    path.write_bytes(bytes.fromhex("2e2dbf576eb06c9e3b33820a27ba4dd0"))
+    assert read_password_file(path) == ("secret", "viewonly")
+    write_password_file(path, "secret", "viewonly")
+    assert path.read_bytes().hex() == "2e2dbf576eb06c9e3b33820a27ba4dd0"
+
+
+@pytest.mark.skipif(shutil.which("vncpasswd") is None, reason="needs vncpasswd (tigervnc-tools)")
+def test_password_file_matches_tigervnc_vncpasswd(tmp_path: Path) -> None:
+    def vncpasswd(*lines: str) -> bytes:
+        stdin = "".join(f"{line}\n" for line in lines).encode()
+        return subprocess.run(
+            ["vncpasswd", "-f"], input=stdin, capture_output=True, check=True
+        ).stdout
+
+    theirs = tmp_path / "theirs"
+    theirs.write_bytes(vncpasswd("s3cr3t!", "v13w"))
+    assert read_password_file(theirs) == ("s3cr3t!", "v13w")
+    ours = tmp_path / "ours"
+    write_password_file(ours, "abcdefgh")
+    assert ours.read_bytes() == vncpasswd("abcdefgh")
+
+
+def test_config_reads_password_file_relative_to_config(tmp_path: Path) -> None:
+    write_password_file(tmp_path / "vncd.passwd", "secret", "look")
+    (tmp_path / "vncd.toml").write_text('[server]\npassword_file = "vncd.passwd"\n')
+    config = load_config(tmp_path / "vncd.toml")
+    assert config.server.password_file == str(tmp_path / "vncd.passwd")
+    assert config.resolved_passwords() == ("secret", "look")
+
+
+def test_password_and_password_file_are_exclusive(tmp_path: Path) -> None:
+    write_password_file(tmp_path / "passwd", "secret")
+    text = f'[server]\npassword = "other"\npassword_file = "{tmp_path / "passwd"}"\n'
+    [problem] = problems_of(text)
+    assert problem.startswith(
+        "test.toml: server.password_file: cannot be combined with server.password"
+    )
+
+
+def test_bad_password_files_are_named(tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    assert problems_of(f'[server]\npassword_file = "{missing}"\n') == [
+        f'test.toml: server.password_file = "{missing}": cannot read it: No such file or directory'
+    ]
+    garbage = tmp_path / "garbage"
+    garbage.write_bytes(b"not a password file")
+    assert problems_of(f'[server]\npassword_file = "{garbage}"\n') == [
+        f'test.toml: server.password_file = "{garbage}": not a vncpasswd file (19 bytes; '
+        "expected 8, or 16 with a view-only password)"
+    ]
+    empty = tmp_path / "empty"
+    write_password_file(empty, "")
+    [problem] = problems_of(f'[server]\npassword_file = "{empty}"\n')
+    assert problem.endswith("the file holds an empty password")

@@ -1,0 +1,256 @@
+"""Sessions over in-memory streams: handshakes, updates, input, slow and broken viewers."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+import attrs
+import numpy as np
+import pytest
+import trio
+import trio.testing
+
+from protocol import KeyEvent, PixelFormat, PointerEvent, SetPixelFormat
+from protocol._pixelformat import quantise
+from protocol.encodings import Encoding
+from vncd.frames import FrameBus
+from vncd.session import Access, Hub, Session
+
+from .viewer import Viewer
+
+
+class ArraySource:
+    """A desktop whose pixels the test sets directly, recording the input it receives."""
+
+    name = "test desktop"
+
+    def __init__(self, width: int = 200, height: int = 120) -> None:
+        rng = np.random.default_rng(7)
+        self.pixels = rng.integers(0, 256, (height, width, 4), dtype=np.uint8)
+        self.keys: list[tuple[int, bool]] = []
+        self.pointer: list[tuple[int, int, int]] = []
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.pixels.shape[1], self.pixels.shape[0]
+
+    def capture(self) -> np.ndarray:
+        return self.pixels.copy()
+
+    def inject_key(self, keysym: int, down: bool) -> None:
+        self.keys.append((keysym, down))
+
+    def inject_pointer(self, x: int, y: int, button_mask: int) -> None:
+        self.pointer.append((x, y, button_mask))
+
+    def statistics(self) -> dict[str, int]:
+        return {"keys": len(self.keys)}
+
+
+@attrs.frozen
+class Harness:
+    hub: Hub
+    connect: Callable[..., Viewer]
+
+
+@contextlib.asynccontextmanager
+async def running_hub(source: ArraySource, **access):
+    async with trio.open_nursery() as nursery:
+        bus = FrameBus(source, max_fps=200)
+        nursery.start_soon(bus.run)
+        hub = Hub(source=source, bus=bus, access=Access(**access), name=source.name)
+
+        def connect(lockstep: bool = False) -> Viewer:
+            pair = (
+                trio.testing.lockstep_stream_pair if lockstep else trio.testing.memory_stream_pair
+            )
+            server_stream, client_stream = pair()
+            nursery.start_soon(Session(server_stream, hub, "test viewer").run)
+            return Viewer(client_stream)
+
+        yield Harness(hub, connect)
+        nursery.cancel_scope.cancel()
+
+
+def same_pixels(framebuffer, source: ArraySource) -> bool:
+    return np.array_equal(framebuffer.pixels[..., :3], source.pixels[..., :3])
+
+
+@pytest.mark.parametrize("version", [(3, 3), (3, 7), (3, 8)])
+async def test_full_update_is_pixel_exact(version):
+    source = ArraySource()
+    async with running_hub(source) as hub:
+        viewer = hub.connect()
+        init = await viewer.handshake(version=version)
+        assert (init.width, init.height, init.name) == (200, 120, "test desktop")
+        await viewer.request(incremental=False)
+        await viewer.next_update()
+        assert same_pixels(viewer.framebuffer, source)
+
+
+async def test_one_pixel_change_is_delivered_and_nothing_else():
+    source = ArraySource()
+    async with running_hub(source) as hub:
+        viewer = hub.connect()
+        await viewer.handshake()
+        await viewer.request(incremental=False)
+        await viewer.next_update()
+        await viewer.request(incremental=True)
+        with trio.move_on_after(0.3):
+            update = await viewer.next_update()
+            pytest.fail(f"an unchanged screen produced an update: {update}")
+        source.pixels[57, 133] ^= np.array([1, 0, 0, 0], dtype=np.uint8)
+        update = await viewer.next_update()
+        [rectangle] = update.rectangles
+        assert (rectangle.x, rectangle.y, rectangle.width, rectangle.height) == (133, 57, 1, 1)
+        assert same_pixels(viewer.framebuffer, source)
+
+
+async def test_changes_between_requests_coalesce():
+    source = ArraySource()
+    async with running_hub(source) as hub:
+        viewer = hub.connect()
+        await viewer.handshake()
+        await viewer.request(incremental=False)
+        await viewer.next_update()
+        for value in range(5):
+            source.pixels[10:20, 10:20] = value
+            await trio.sleep(0.05)
+        await viewer.request()
+        await viewer.next_update()
+        assert same_pixels(viewer.framebuffer, source)
+
+
+async def test_pixel_format_change_is_honoured():
+    source = ArraySource()
+    rgb565 = PixelFormat(16, 16, True, True, 31, 63, 31, 11, 5, 0)
+    async with running_hub(source) as hub:
+        viewer = hub.connect()
+        await viewer.handshake()
+        await viewer.send(SetPixelFormat(rgb565))
+        await viewer.request(incremental=False)
+        await viewer.next_update()
+        want = quantise(source.pixels, rgb565)
+        np.testing.assert_array_equal(viewer.framebuffer.pixels[..., :3], want[..., :3])
+
+
+async def test_wrong_password_is_refused_and_view_only_password_cannot_inject():
+    source = ArraySource()
+    async with running_hub(source, password="secret", view_only_password="look") as hub:
+        result = await hub.connect().handshake(password="wrong")
+        assert not result.ok and "authentication failed" in result.reason
+
+        viewer = hub.connect()
+        await viewer.handshake(password="look")
+        await viewer.send(KeyEvent(True, 0x61), PointerEvent(1, 5, 5))
+        await viewer.request(incremental=False)
+        await viewer.next_update()
+        assert source.keys == [] and source.pointer == []
+
+        viewer = hub.connect()
+        await viewer.handshake(password="secret")
+        await viewer.send(KeyEvent(True, 0x61), PointerEvent(1, 500, 5))
+        await viewer.request(incremental=False)
+        await viewer.next_update()
+        assert source.keys == [(0x61, True)]
+        assert source.pointer == [(199, 5, 1)]  # clipped to the desktop
+
+
+async def test_held_keys_are_released_when_the_viewer_leaves():
+    source = ArraySource()
+    async with running_hub(source) as hub:
+        viewer = hub.connect()
+        await viewer.handshake()
+        await viewer.send(KeyEvent(True, 0xFFE1), KeyEvent(True, 0x41), KeyEvent(False, 0x41))
+        await viewer.request(incremental=False)
+        await viewer.next_update()
+        await viewer.stream.aclose()
+        with trio.fail_after(5):
+            while source.keys[-1] != (0xFFE1, False):
+                await trio.sleep(0.01)
+        assert source.keys == [(0xFFE1, True), (0x41, True), (0x41, False), (0xFFE1, False)]
+
+
+async def test_a_viewer_that_never_reads_does_not_stall_the_others():
+    source = ArraySource(640, 480)
+    async with running_hub(source) as hub:
+        stuck = hub.connect(lockstep=True)
+        await stuck.handshake()
+        await stuck.request(incremental=False)  # the answer is never read
+        lively = hub.connect()
+        await lively.handshake()
+        await lively.request(incremental=False)
+        await lively.next_update()
+        for value in range(10):
+            source.pixels[:100, :100] = value * 20
+            await lively.request()
+            await lively.next_update()
+            assert same_pixels(lively.framebuffer, source)
+        assert hub.hub.bus.statistics().frames_changed >= 10
+
+
+async def test_garbage_from_one_viewer_closes_only_that_viewer():
+    source = ArraySource()
+    async with running_hub(source) as hub:
+        good = hub.connect()
+        await good.handshake()
+        bad = hub.connect()
+        await bad.handshake()
+        await bad.stream.send_all(b"\x63garbage")
+        with trio.fail_after(5):
+            assert await bad.stream.receive_some(100) == b""  # closed by the server
+        await good.request(incremental=False)
+        await good.next_update()
+        assert same_pixels(good.framebuffer, source)
+
+
+async def test_exclusive_viewer_disconnects_the_others():
+    source = ArraySource()
+    async with running_hub(source) as hub:
+        first = hub.connect()
+        await first.handshake()
+        second = hub.connect()
+        await second.handshake(shared=False)
+        with trio.fail_after(5):
+            assert await first.stream.receive_some(100) == b""
+        await second.request(incremental=False)
+        await second.next_update()
+
+
+async def test_max_connections_refuses_the_extra_viewer():
+    source = ArraySource()
+    async with running_hub(source, max_connections=1) as hub:
+        first = hub.connect()
+        await first.handshake()
+        extra = hub.connect()
+        with pytest.raises(Exception, match="too many connections"):
+            await extra.handshake()
+
+
+async def test_desktop_size_change_reaches_viewers_that_support_it():
+    source = ArraySource(200, 120)
+    async with running_hub(source) as hub:
+        viewer = hub.connect()
+        await viewer.handshake(encodings=(Encoding.RAW, Encoding.DESKTOP_SIZE))
+        await viewer.request(incremental=False)
+        await viewer.next_update()
+        source.pixels = np.full((150, 300, 4), 77, dtype=np.uint8)
+        await viewer.request()
+        update = await viewer.next_update()
+        assert update.rectangles[0].encoding == Encoding.DESKTOP_SIZE
+        assert (viewer.framebuffer.width, viewer.framebuffer.height) == (300, 150)
+        assert same_pixels(viewer.framebuffer, source)
+
+
+async def test_colour_map_viewer_gets_a_palette_and_an_update():
+    source = ArraySource()
+    colour_map = PixelFormat(8, 8, False, False, 0, 0, 0, 0, 0, 0)
+    async with running_hub(source) as hub:
+        viewer = hub.connect()
+        await viewer.handshake()
+        await viewer.send(SetPixelFormat(colour_map))
+        await viewer.request(incremental=False)
+        await viewer.next_update()
+        want = quantise(source.pixels, colour_map)  # the server's 3-3-2 palette
+        np.testing.assert_array_equal(viewer.framebuffer.pixels[..., :3], want[..., :3])

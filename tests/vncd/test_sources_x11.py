@@ -1,0 +1,445 @@
+"""The X11 and Xvfb sources against real Xvfb servers: capture, XTest typing, pointer, lifecycle."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import threading
+import time
+import types
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import trio
+import Xlib.display
+from Xlib import X
+
+from vncd import keysyms
+from vncd.sources import DemoSource, SourceError, X11Source, open_source
+
+from ._xvfb import need_xvfb, private_xvfb
+
+WIDTH, HEIGHT = 640, 480
+TIMEOUT = 15.0
+
+
+@pytest.fixture(scope="module")
+def display() -> Iterator[str]:
+    with private_xvfb(WIDTH, HEIGHT) as name:
+        yield name
+
+
+@pytest.fixture
+def x_client(display: str) -> Iterator[Xlib.display.Display]:
+    """A plain X connection playing the part of a desktop application."""
+    client = Xlib.display.Display(display)
+    yield client
+    client.close()
+
+
+def need(program: str) -> None:
+    if shutil.which(program) is None:
+        pytest.skip(f"{program} is not installed")
+
+
+def wait_for(condition: Callable[[], object], what: str) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+# --- capture ------------------------------------------------------------------------------
+
+
+def xwd_root(display: str) -> np.ndarray:
+    """The root window as ``xwd`` sees it, as (H, W, 4) BGRX (XWD: big-endian header of 25
+    CARD32s, the window name, ncolors 12-byte colour entries, then the image rows)."""
+    data = subprocess.run(
+        ["xwd", "-root", "-silent", "-display", display], capture_output=True, check=True
+    ).stdout
+    header = np.frombuffer(data[:100], ">u4")
+    header_size, width, height = int(header[0]), int(header[4]), int(header[5])
+    byte_order, bits_per_pixel, bytes_per_line = int(header[7]), int(header[11]), int(header[12])
+    assert (byte_order, bits_per_pixel) == (0, 32)  # LSBFirst, 32 bpp: bytes are B, G, R, X
+    offset = header_size + int(header[19]) * 12
+    rows = np.frombuffer(data, np.uint8, bytes_per_line * height, offset)
+    return rows.reshape(height, bytes_per_line)[:, : width * 4].reshape(height, width, 4)
+
+
+def paint_noise(client: Xlib.display.Display) -> np.ndarray:
+    """Random pixels on the root window: any channel, row or byte-order slip shows."""
+    noise = np.random.default_rng(7).integers(0, 256, (HEIGHT, WIDTH, 4), np.uint8)
+    noise[..., 3] = 0
+    root = client.screen().root
+    gc = root.create_gc()
+    rows = 50  # keep each PutImage under the core request size limit
+    for y in range(0, HEIGHT, rows):
+        band = noise[y : y + rows]
+        root.put_image(gc, 0, y, WIDTH, band.shape[0], X.ZPixmap, 24, 0, band.tobytes())
+    client.sync()
+    return noise
+
+
+@pytest.mark.parametrize("backend", ["auto", "xlib"])
+def test_capture_matches_the_screen(
+    display: str, x_client: Xlib.display.Display, backend: str
+) -> None:
+    need("xwd")
+    with X11Source(display, backend=backend) as source:
+        source.inject_pointer(WIDTH - 1, HEIGHT - 1, 0)
+        noise = paint_noise(x_client)
+        frame = source.capture()
+        assert frame.shape == (HEIGHT, WIDTH, 4) and frame.dtype == np.uint8
+        assert frame.flags.c_contiguous
+        assert source.size == (WIDTH, HEIGHT)
+        assert np.array_equal(frame[..., :3], noise[..., :3])
+        assert np.array_equal(frame[..., :3], xwd_root(display)[..., :3])
+        assert source.statistics().capture_backend == ("xcb" if backend == "auto" else "xlib")
+
+
+def test_solid_root_colour(display: str) -> None:
+    need("xsetroot")
+    subprocess.run(["xsetroot", "-display", display, "-solid", "#123456"], check=True)
+    with X11Source(display) as source:
+        frame = source.capture()
+    assert (frame[..., :3] == (0x56, 0x34, 0x12)).all()  # B, G, R
+
+
+def test_captures_from_many_threads_are_new_arrays(
+    display: str, x_client: Xlib.display.Display
+) -> None:
+    """mss's xlib backend is bound to its thread; Trio hands capture() to varying threads."""
+    noise = paint_noise(x_client)
+    frames: list[np.ndarray] = []
+    with X11Source(display, backend="xlib") as source:
+        for _ in range(3):
+            worker = threading.Thread(target=lambda: frames.append(source.capture()))
+            worker.start()
+            worker.join()
+        assert source.statistics().frames_captured == 3
+    assert len(frames) == 3
+    for frame in frames:
+        assert np.array_equal(frame[..., :3], noise[..., :3])
+    assert not np.shares_memory(frames[0], frames[1])
+
+
+def test_unreachable_display_is_a_source_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(SourceError, match="cannot open X display"):
+        X11Source(":4242")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    with pytest.raises(SourceError, match="DISPLAY"):
+        X11Source()
+
+
+def test_display_from_environment(display: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISPLAY", display)
+    with X11Source() as source:
+        assert source.name.endswith(display)
+
+
+def test_losing_the_display_is_a_source_error() -> None:
+    with private_xvfb(320, 200) as name:
+        source = X11Source(name)
+        assert source.capture().shape == (200, 320, 4)
+    with pytest.raises(SourceError, match="lost X display"):
+        source.capture()
+    with pytest.raises(SourceError, match="lost X display"):
+        source.inject_pointer(1, 1, 1)
+    source.close()
+
+
+# --- keyboard -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def terminal(display: str, tmp_path: Path) -> Iterator[Callable[[int], list[str]]]:
+    """An xterm whose keyboard input lands in a file; returns ``lines(n)``, which waits for n
+    typed lines and returns them."""
+    need("xterm")
+    typed = tmp_path / "typed.txt"
+    env = {**os.environ, "DISPLAY": display, "LC_ALL": "C.UTF-8"}
+    xterm = subprocess.Popen(
+        ["xterm", "-u8", "-geometry", "60x10+0+0", "-e", "sh", "-c", f"cat > {typed}"], env=env
+    )
+    client = Xlib.display.Display(display)
+    root = client.screen().root
+
+    def mapped() -> bool:
+        return any(
+            child.get_attributes().map_state == X.IsViewable for child in root.query_tree().children
+        )
+
+    def lines(count: int) -> list[str]:
+        wait_for(lambda: typed.exists() and typed.read_bytes().count(b"\n") >= count, "typing")
+        return typed.read_bytes().decode().splitlines()
+
+    try:
+        wait_for(mapped, "xterm's window")
+        yield lines
+    finally:
+        client.close()
+        xterm.kill()
+        xterm.wait()
+
+
+def tap(source: X11Source, keysym: int) -> None:
+    source.inject_key(keysym, True)
+    source.inject_key(keysym, False)
+
+
+TEXT = "Hello World 42 !@#$%^&*()_+-=[]{};':\",./<>?`~|\\"
+UNMAPPED = {0xE9: "é", 0xC9: "É", 0x20AC: "€", 0x01000416: "Ж", 0x0100263A: "☺"}
+
+
+def test_typing_reaches_the_application(display: str, terminal: Callable[[int], list[str]]) -> None:
+    with X11Source(display) as source:
+        source.inject_pointer(30, 30, 0)  # no window manager: focus follows the pointer
+        for char in TEXT:
+            tap(source, ord(char))
+        for keysym in UNMAPPED:  # not in the keymap: bound to spare keycodes
+            tap(source, keysym)
+        # A viewer that holds Shift itself: no second Shift, and letters stay upper case.
+        source.inject_key(keysyms.SHIFT_L, True)
+        tap(source, ord("Q"))
+        tap(source, ord("!"))
+        source.inject_key(keysyms.SHIFT_L, False)
+        tap(source, ord("q"))
+        tap(source, keysyms.KP_ENTER)
+        assert terminal(1) == [TEXT + "".join(UNMAPPED.values()) + "Q!q"]
+        stats = source.statistics()
+        assert stats.keysyms_bound == len(UNMAPPED)
+        assert stats.keysyms_dropped == 0
+        assert stats.key_events == 2 * (len(TEXT) + len(UNMAPPED) + 4) + 2
+
+
+def test_one_spare_keycode_is_reused(display: str, terminal: Callable[[int], list[str]]) -> None:
+    """Each unmapped keysym takes over the keycode the previous one borrowed.  (Rebinding is
+    safe once the application has handled the earlier key, hence one line at a time.)"""
+    with X11Source(display, spare_keycodes=1) as source:
+        source.inject_pointer(30, 30, 0)
+        for count, keysym in enumerate(UNMAPPED, 1):
+            tap(source, keysym)
+            tap(source, keysyms.RETURN)
+            terminal(count)
+        assert terminal(len(UNMAPPED)) == list(UNMAPPED.values())
+        assert source.statistics().keysyms_bound == len(UNMAPPED)
+
+
+def keymap(display: str) -> list[tuple[int, ...]]:
+    client = Xlib.display.Display(display)
+    first = client.display.info.min_keycode
+    rows = client.get_keyboard_mapping(first, client.display.info.max_keycode - first + 1)
+    client.close()
+    return [tuple(row) for row in rows]
+
+
+def test_borrowed_keycodes_are_returned_on_close(display: str) -> None:
+    before = keymap(display)
+    with X11Source(display) as source:
+        tap(source, 0x01000416)
+        assert keymap(display) != before
+    assert keymap(display) == before
+
+
+def test_any_keysym_is_harmless(display: str) -> None:
+    with X11Source(display, spare_keycodes=2) as source:
+        for keysym in (0, 0xFFFFFF, 0x1FFFFFFF, 0x20000000, 0xFFFFFFFF, 0x0110FFFF):
+            source.inject_key(keysym, True)
+        for keysym in (0, 0xFFFFFF, 0x1FFFFFFF, 0x20000000, 0xFFFFFFFF, 0x0110FFFF):
+            source.inject_key(keysym, False)
+        stats = source.statistics()
+        assert stats.keysyms_dropped == 4  # NoSymbol and the values above 29 bits, twice
+        source.capture()
+
+
+# --- pointer ------------------------------------------------------------------------------
+
+
+def pointer(client: Xlib.display.Display) -> tuple[int, int]:
+    reply = client.screen().root.query_pointer()
+    return reply.root_x, reply.root_y
+
+
+def test_pointer_moves_and_is_clipped(display: str, x_client: Xlib.display.Display) -> None:
+    with X11Source(display) as source:
+        source.inject_pointer(123, 321, 0)
+        assert pointer(x_client) == (123, 321)
+        source.inject_pointer(100_000, 70_000, 0)
+        assert pointer(x_client) == (WIDTH - 1, HEIGHT - 1)
+        source.inject_pointer(-5, -5, 0)
+        assert pointer(x_client) == (0, 0)
+        assert source.statistics().pointer_events == 3
+
+
+@pytest.fixture
+def button_window(x_client: Xlib.display.Display) -> Iterator[Callable[[], list[tuple]]]:
+    """A full-screen window recording button events; returns a drain of (type, button)."""
+    root = x_client.screen().root
+    window = root.create_window(
+        0, 0, WIDTH, HEIGHT, 0, X.CopyFromParent,
+        override_redirect=True,
+        event_mask=X.ButtonPressMask | X.ButtonReleaseMask | X.StructureNotifyMask,
+    )  # fmt: skip
+    window.map()
+    x_client.sync()
+
+    def drain(expected: int | None = None) -> list[tuple]:
+        events: list[tuple] = []
+        deadline = time.monotonic() + (TIMEOUT if expected else 0.3)
+        while time.monotonic() < deadline and (expected is None or len(events) < expected):
+            if not x_client.pending_events():
+                time.sleep(0.01)
+                continue
+            event = x_client.next_event()
+            if event.type in (X.ButtonPress, X.ButtonRelease):
+                kind = "press" if event.type == X.ButtonPress else "release"
+                events.append((kind, event.detail))
+        return events
+
+    drain()  # MapNotify and friends
+    yield drain
+    window.destroy()
+    x_client.sync()
+
+
+def test_buttons_follow_the_mask(display: str, button_window: Callable[..., list]) -> None:
+    with X11Source(display) as source:
+        source.inject_pointer(200, 200, 0b1)
+        assert button_window(1) == [("press", 1)]
+        source.inject_pointer(210, 200, 0b1)  # a drag: no new button events
+        source.inject_pointer(210, 200, 0b101)
+        assert button_window(1) == [("press", 3)]
+        source.inject_pointer(210, 200, 0)
+        assert sorted(button_window(2)) == [("release", 1), ("release", 3)]
+        source.inject_pointer(210, 200, 0b1000)  # wheel up: one click...
+        assert button_window(2) == [("press", 4), ("release", 4)]
+        source.inject_pointer(210, 200, 0)  # ...and nothing when the viewer lets go
+        assert button_window() == []
+        source.inject_pointer(210, 200, 0b10000000)
+        source.inject_pointer(210, 200, 0)
+        assert button_window(2) == [("press", 8), ("release", 8)]
+
+
+def test_close_releases_held_buttons(display: str, button_window: Callable[..., list]) -> None:
+    with X11Source(display) as source:
+        source.inject_pointer(100, 100, 0b10)
+        assert button_window(1) == [("press", 2)]
+    assert button_window(1) == [("release", 2)]
+
+
+# --- open_source: x11, auto, xvfb ---------------------------------------------------------
+
+
+def config(kind: str, **overrides: object) -> types.SimpleNamespace:
+    settings = {"display": None, "geometry": (320, 200), "command": "", "depth": 24}
+    return types.SimpleNamespace(kind=kind, **{**settings, **overrides})
+
+
+async def test_open_source_x11_and_auto(display: str) -> None:
+    for kind in ("x11", "auto"):
+        async with open_source(config(kind, display=display)) as source:
+            assert isinstance(source, X11Source)
+            assert source.size == (WIDTH, HEIGHT)
+    async with open_source(config("auto", display=":4242")) as source:
+        assert isinstance(source, DemoSource)
+    with pytest.raises(SourceError):
+        async with open_source(config("x11", display=":4242")):
+            pass
+
+
+def descendants() -> dict[int, str]:
+    """pid → command name of our live descendant processes (zombies count as gone)."""
+    children: dict[int, list[int]] = {}
+    names: dict[int, str] = {}
+    for stat_path in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            stat = stat_path.read_text()
+        except OSError:
+            continue
+        name, rest = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :]
+        state, parent = rest.split()[:2]
+        if state != "Z":
+            pid = int(stat_path.parent.name)
+            children.setdefault(int(parent), []).append(pid)
+            names[pid] = name
+    found: dict[int, str] = {}
+    pending = [os.getpid()]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found[child] = names[child]
+            pending.append(child)
+    return found
+
+
+async def wait_until(condition: Callable[[], object], what: str) -> None:
+    with trio.move_on_after(TIMEOUT) as timeout:
+        while not condition():
+            await trio.sleep(0.05)
+    assert not timeout.cancelled_caught, f"timed out waiting for {what}"
+
+
+async def test_xvfb_serves_the_session_and_stops_both() -> None:
+    need_xvfb()
+    need("xterm")
+    before = set(descendants())
+    wanted = config("xvfb", geometry=(800, 600), command="xterm -geometry 40x10+0+0")
+    async with open_source(wanted) as source:
+        assert isinstance(source, X11Source)
+        assert source.size == (800, 600)
+        assert source.display.startswith(":")
+        await wait_until(lambda: source.capture()[20, 20, :3].any(), "xterm on the screen")
+        started = {pid: name for pid, name in descendants().items() if pid not in before}
+        assert {"Xvfb", "xterm"} <= set(started.values())
+        assert source.capture().shape == (600, 800, 4)
+    assert not set(started) & set(descendants())
+
+
+async def test_xvfb_outlives_its_session(caplog: pytest.LogCaptureFixture) -> None:
+    need_xvfb()
+    caplog.set_level(logging.WARNING, "vncd.sources.xvfb")
+    async with open_source(config("xvfb", command="true")) as source:
+        await wait_until(lambda: "still serving" in caplog.text, "the session's exit warning")
+        assert source.capture().shape == (200, 320, 4)
+
+
+async def test_xvfb_stops_on_cancellation() -> None:
+    need_xvfb()
+    need("xterm")
+    before = set(descendants())
+    with trio.CancelScope() as scope:
+        async with open_source(config("xvfb", command="xterm")):
+            await wait_until(
+                lambda: "xterm" in {descendants().get(pid) for pid in set(descendants()) - before},
+                "xterm",
+            )
+            started = set(descendants()) - before
+            scope.cancel()
+            await trio.sleep(TIMEOUT)
+    assert scope.cancelled_caught
+    assert not started & set(descendants())
+
+
+async def test_xvfb_with_a_missing_command_fails_cleanly() -> None:
+    need_xvfb()
+    before = set(descendants())
+    with pytest.raises(SourceError, match="no-such-program"):
+        async with open_source(config("xvfb", command="no-such-program --flag")):
+            pass
+    assert set(descendants()) <= before
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [({"depth": 16}, "depth"), ({"command": "xterm -e 'unbalanced"}, "session command")],
+)
+async def test_xvfb_refuses_bad_settings(overrides: dict, message: str) -> None:
+    need_xvfb()
+    with pytest.raises(SourceError, match=message):
+        async with open_source(config("xvfb", **overrides)):
+            pass

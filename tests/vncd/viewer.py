@@ -1,0 +1,92 @@
+"""A minimal RFB viewer built on protocol.ClientConnection, for driving vncd in tests."""
+
+from __future__ import annotations
+
+import trio
+
+from protocol import (
+    NEED_DATA,
+    ClientConnection,
+    ClientInit,
+    Event,
+    FramebufferUpdate,
+    FramebufferUpdateRequest,
+    ProtocolVersion,
+    SecurityResult,
+    SecurityTypeChosen,
+    SecurityTypes,
+    ServerInit,
+    SetColourMapEntries,
+    SetEncodings,
+    VncAuthChallenge,
+    VncAuthResponse,
+)
+from protocol._framebuffer import Framebuffer
+from protocol.security.vncauth import encrypt_challenge
+
+
+class Viewer:
+    """Speaks RFB over any Trio stream and keeps a decoded framebuffer."""
+
+    def __init__(self, stream: trio.abc.Stream) -> None:
+        self.stream = stream
+        self.conn = ClientConnection()
+        self.framebuffer: Framebuffer | None = None
+        self.server_init: ServerInit | None = None
+
+    async def next_event(self) -> Event:
+        while True:
+            event = self.conn.next_event()
+            if event is not NEED_DATA:
+                return event
+            self.conn.receive_data(await self.stream.receive_some(65536))
+
+    async def send(self, *events: Event) -> None:
+        await self.stream.send_all(b"".join(self.conn.send(event) for event in events))
+
+    async def handshake(
+        self,
+        password: str = "",
+        version: tuple[int, int] = (3, 8),
+        shared: bool = True,
+        encodings: tuple[int, ...] = (0,),
+    ) -> SecurityResult | ServerInit:
+        """Run the handshake; returns ServerInit, or the failing SecurityResult."""
+        assert isinstance(await self.next_event(), ProtocolVersion)
+        await self.send(ProtocolVersion(*version))
+        offer = await self.next_event()
+        assert isinstance(offer, SecurityTypes), offer
+        chosen = offer.types[0]
+        if version >= (3, 7):
+            await self.send(SecurityTypeChosen(chosen))
+        if chosen == 2:
+            challenge = await self.next_event()
+            assert isinstance(challenge, VncAuthChallenge)
+            await self.send(VncAuthResponse(encrypt_challenge(challenge.challenge, password)))
+        if chosen == 2 or version >= (3, 8):
+            result = await self.next_event()
+            assert isinstance(result, SecurityResult)
+            if not result.ok:
+                return result
+        await self.send(ClientInit(shared=shared))
+        server_init = await self.next_event()
+        assert isinstance(server_init, ServerInit)
+        self.server_init = server_init
+        self.framebuffer = Framebuffer.blank(server_init.width, server_init.height)
+        await self.send(SetEncodings(encodings))
+        return server_init
+
+    async def request(self, incremental: bool = True) -> None:
+        width, height = self.framebuffer.width, self.framebuffer.height
+        await self.send(FramebufferUpdateRequest(incremental, 0, 0, width, height))
+
+    async def next_update(self, timeout: float = 10.0) -> FramebufferUpdate:
+        """Wait for the next FramebufferUpdate, apply it, and return it."""
+        with trio.fail_after(timeout):
+            while True:
+                event = await self.next_event()
+                if isinstance(event, SetColourMapEntries):
+                    self.framebuffer.set_colour_map_entries(event.first_colour, event.colours)
+                elif isinstance(event, FramebufferUpdate):
+                    self.conn.apply_update(event, self.framebuffer)
+                    return event

@@ -1,0 +1,1 @@
+"""vncd: a VNC server on Trio, built on the sans-I/O ``protocol`` package."""

@@ -1,0 +1,358 @@
+"""vncd's configuration: a TOML file turned into frozen attrs classes.
+
+Every key has a default, so an empty or missing file is a valid configuration. A mistake is
+reported as one line naming the key, the value given and what is allowed, and every mistake in
+the file is reported at once. Unknown keys are errors, so a typo never passes silently.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import tomllib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import cattrs
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from . import passwords
+
+SOURCE_KINDS = ("auto", "demo", "x11", "xvfb")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; ``problems`` holds one line per mistake."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = tuple(problems)
+
+
+def _toml(value: Any) -> str:
+    """A value spelled as in TOML, the way the user wrote it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # JSON's escapes are valid in TOML
+    if isinstance(value, list):
+        return "[" + ", ".join(map(_toml, value)) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key} = {_toml(item)}" for key, item in value.items()) + "}"
+    return str(value)
+
+
+# --- Checks: each takes a value as TOML gave it and returns the field's value, or raises
+# ValueError saying what is allowed (the caller adds the key and the value).
+
+Check = Callable[[Any], Any]
+
+
+def _integer(low: int, high: int, note: str = "") -> Check:
+    def check(value: Any) -> int:
+        # type(), not isinstance(): TOML's true is a bool, and bool is a subclass of int.
+        if type(value) is not int or not low <= value <= high:
+            raise ValueError(f"must be an integer {low}..{high}{note}")
+        return value
+
+    return check
+
+
+def _one_of(*choices: str | int) -> Check:
+    allowed = ", ".join(_toml(choice) for choice in choices)
+
+    def check(value: Any) -> Any:
+        if not any(type(value) is type(choice) and value == choice for choice in choices):
+            raise ValueError(f"must be one of {allowed}")
+        return value
+
+    return check
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    return value
+
+
+def _host(value: Any) -> str:
+    if not isinstance(value, str) or value.split() != [value]:
+        raise ValueError('must be a host name or address, e.g. "127.0.0.1", "0.0.0.0" or "::"')
+    return value
+
+
+def _password(value: Any) -> str:
+    passwords.password_bytes(_text(value))
+    return value
+
+
+_GEOMETRY = re.compile(r"([0-9]{1,5})x([0-9]{1,5})")
+
+
+def _geometry(value: Any) -> tuple[int, int]:
+    match = _GEOMETRY.fullmatch(value) if isinstance(value, str) else None
+    if match is None or not all(16 <= int(n) <= 8192 for n in match.groups()):
+        raise ValueError('must be "WIDTHxHEIGHT", each 16..8192 (e.g. "1280x800")')
+    return int(match[1]), int(match[2])
+
+
+def _setting(default: Any, check: Check) -> Any:
+    return attrs.field(default=default, metadata={"check": check})
+
+
+# --- The sections ------------------------------------------------------------------------
+
+
+@attrs.frozen
+class ServerConfig:
+    """[server]: where to listen and who may connect."""
+
+    host: str = _setting("127.0.0.1", _host)
+    port: int = _setting(5900, _integer(0, 65535, " (0 picks a free port)"))
+    password: str = _setting("", _password)
+    view_only_password: str = _setting("", _password)
+    password_file: str = _setting("", _text)
+    max_connections: int = _setting(16, _integer(1, 1000))
+    name: str = _setting("", _text)
+
+
+@attrs.frozen
+class SourceConfig:
+    """[source]: what is served (geometry and depth apply to the sources that create one)."""
+
+    kind: str = _setting("auto", _one_of(*SOURCE_KINDS))
+    display: str = _setting("", _text)
+    geometry: tuple[int, int] = _setting((1280, 800), _geometry)
+    command: str = _setting("xterm", _text)
+    depth: int = _setting(24, _one_of(16, 24))
+
+
+@attrs.frozen
+class CaptureConfig:
+    """[capture]."""
+
+    max_fps: int = _setting(30, _integer(1, 240))
+
+
+@attrs.frozen
+class LimitsConfig:
+    """[limits]: caps on what one client may make the server hold."""
+
+    max_cut_text: int = _setting(1 << 20, _integer(0, 64 << 20, " (bytes, at most 64 MiB)"))
+    max_encodings: int = _setting(1024, _integer(1, 65535))
+
+
+@attrs.frozen
+class LogConfig:
+    """[log]."""
+
+    level: str = _setting("info", _one_of(*LOG_LEVELS))
+
+
+_SECRETS = {"password", "view_only_password"}
+
+
+@attrs.frozen
+class Config:
+    """The whole configuration; build it with ``load_config`` or ``parse_config``."""
+
+    server: ServerConfig = attrs.field(factory=ServerConfig)
+    source: SourceConfig = attrs.field(factory=SourceConfig)
+    capture: CaptureConfig = attrs.field(factory=CaptureConfig)
+    limits: LimitsConfig = attrs.field(factory=LimitsConfig)
+    log: LogConfig = attrs.field(factory=LogConfig)
+
+    def resolved_passwords(self) -> tuple[str, str]:
+        """(full-access password, view-only password), "" when unset; reads password_file."""
+        server = self.server
+        if not server.password_file:
+            return server.password, server.view_only_password
+        where = f"server.password_file = {_toml(server.password_file)}"
+        try:
+            full, view_only = passwords.read_password_file(server.password_file)
+        except OSError as error:
+            raise ConfigError([f"{where}: cannot read it: {error.strerror}"]) from None
+        except ValueError as error:
+            raise ConfigError([f"{where}: {error}"]) from None
+        if not full:
+            raise ConfigError([f"{where}: the file holds an empty password"])
+        return full, view_only
+
+    def warnings(self) -> list[str]:
+        """Settings that work but are probably not what the user meant."""
+        server = self.server
+        found = [
+            f"server.{key} has {len(value)} characters; VNC authentication uses only the "
+            f"first {passwords.MAX_LENGTH}"
+            for key in ("password", "view_only_password")
+            if len(value := getattr(server, key)) > passwords.MAX_LENGTH
+        ]
+        if not (server.password or server.password_file) and not _is_loopback(server.host):
+            found.append(
+                f"server.host = {_toml(server.host)} and no password: anyone who can reach "
+                "this port can control the desktop"
+            )
+        return found
+
+    def to_toml(self) -> str:
+        """The effective configuration as TOML, with passwords hidden (for ``vncd check``)."""
+        lines = []
+        for section, values in _CONVERTER.unstructure(self).items():
+            lines.append(f"[{section}]")
+            for key, value in values.items():
+                if key in _SECRETS and value:
+                    lines.append(f'{key} = "********"  # hidden')
+                else:
+                    lines.append(f"{key} = {_toml(value)}")
+            lines.append("")
+        return "\n".join(lines)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# --- Structuring -------------------------------------------------------------------------
+
+
+def _field_hook(check: Check) -> Callable[[Any, type], Any]:
+    return lambda value, _type: check(value)
+
+
+def _table_hook(structure: Callable[[Any, type], Any]) -> Callable[[Any, type], Any]:
+    def structure_table(value: Any, cls: type) -> Any:
+        if not isinstance(value, dict):
+            raise ValueError("must be a table of settings")
+        return structure(value, cls)
+
+    return structure_table
+
+
+def _make_converter() -> cattrs.Converter:
+    converter = cattrs.Converter(forbid_extra_keys=True)
+    for section in (ServerConfig, SourceConfig, CaptureConfig, LimitsConfig, LogConfig):
+        hooks = {
+            field.name: override(struct_hook=_field_hook(field.metadata["check"]))
+            for field in attrs.fields(section)
+        }
+        converter.register_structure_hook(
+            section, _table_hook(make_dict_structure_fn(section, converter, **hooks))
+        )
+    geometry = override(unstruct_hook=lambda size: f"{size[0]}x{size[1]}")
+    converter.register_unstructure_hook(
+        SourceConfig, make_dict_unstructure_fn(SourceConfig, converter, geometry=geometry)
+    )
+    return converter
+
+
+_CONVERTER = _make_converter()
+
+
+def _problems(
+    error: BaseException, data: Mapping[str, Any], path: tuple[str, ...]
+) -> Iterator[tuple[tuple[str, ...], str]]:
+    """Flatten cattrs' tree of errors into (key path, one line) pairs."""
+    if isinstance(error, ClassValidationError):
+        with_notes, without_notes = error.group_exceptions()
+        for inner, note in with_notes:
+            yield from _problems(inner, data, (*path, note.name))
+        for inner in without_notes:
+            yield from _problems(inner, data, path)
+    elif isinstance(error, ForbiddenExtraKeysError):
+        known = ", ".join(field.name for field in attrs.fields(error.cl))
+        for key in sorted(error.extra_fields):
+            if path:
+                what = f"unknown key (known keys in [{path[0]}]: {known})"
+            elif isinstance(data[key], dict):
+                what = f"unknown section (known sections: {known})"
+            else:
+                what = f"unknown key outside any section (the sections are: {known})"
+            yield (*path, key), f"{'.'.join((*path, key))}: {what}"
+    else:
+        value: Any = data
+        for key in path:
+            value = value[key]
+        yield path, f"{'.'.join(path)} = {_toml(value)}: {error}"
+
+
+def _cross_checks(config: Config) -> list[str]:
+    server = config.server
+    if server.password_file:
+        if server.password or server.view_only_password:
+            return [
+                "server.password_file: cannot be combined with server.password or "
+                "server.view_only_password (the file holds both passwords)"
+            ]
+        try:
+            config.resolved_passwords()
+        except ConfigError as error:
+            return list(error.problems)
+    elif server.view_only_password and not server.password:
+        return [
+            "server.view_only_password: needs server.password as well (without it every "
+            "viewer gets full control)"
+        ]
+    return []
+
+
+def parse_config(
+    text: str,
+    origin: str,
+    *,
+    base_dir: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Parse TOML ``text``; ``origin`` (a file name) starts every problem line.
+
+    A relative ``password_file`` is taken relative to ``base_dir`` when given. ``overrides``
+    maps dotted keys (``"server.port"``) to values that replace the file's, such as command
+    line options; they are checked like the file's values.
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError([f"{origin}: invalid TOML: {error}"]) from None
+    overrides = overrides or {}
+    for dotted, value in overrides.items():
+        section, key = dotted.split(".")
+        table = data.setdefault(section, {})
+        if isinstance(table, dict):
+            table[key] = value
+    try:
+        config = _CONVERTER.structure(data, Config)
+    except ClassValidationError as error:
+        raise ConfigError(
+            [
+                f"{'command line' if '.'.join(path) in overrides else origin}: {line}"
+                for path, line in _problems(error, data, ())
+            ]
+        ) from None
+    password_file = config.server.password_file
+    if password_file and base_dir is not None:
+        server = attrs.evolve(config.server, password_file=str(Path(base_dir, password_file)))
+        config = attrs.evolve(config, server=server)
+    problems = _cross_checks(config)
+    if problems:
+        raise ConfigError([f"{origin}: {problem}" for problem in problems])
+    return config
+
+
+def load_config(path: str | Path | None, *, overrides: Mapping[str, Any] | None = None) -> Config:
+    """Read a config file (None: the built-in defaults); ConfigError lists every problem."""
+    if path is None:
+        return parse_config("", "defaults", overrides=overrides)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError([f"{path}: cannot read it: {error.strerror}"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: not UTF-8 text"]) from None
+    return parse_config(text, str(path), base_dir=Path(path).parent, overrides=overrides)

@@ -1,0 +1,65 @@
+"""The one interface every desktop source implements, so the daemon never knows which it serves.
+
+Threading contract: ``capture()`` runs in Trio worker threads (any OS thread, never two at
+once); ``inject_*``, ``size`` and ``statistics()`` run in the Trio thread.  A source may see
+both at the same time and must keep them apart.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import attrs
+import numpy as np
+
+
+class SourceError(Exception):
+    """A source could not start or lost its desktop; the message is written for the user."""
+
+
+@attrs.frozen
+class SourceStatistics:
+    """Counters a source reports for /metrics (every field is cumulative since it opened)."""
+
+    kind: str
+    frames_captured: int
+    key_events: int
+    pointer_events: int
+    keysyms_bound: int = 0  # x11: keysyms we had to bind to a spare keycode
+    keysyms_dropped: int = 0  # x11: key presses lost because every spare keycode was held
+    capture_backend: str = ""  # x11: which mss backend captures ("xcb" or "xlib")
+
+
+class SourceConfig(Protocol):
+    """What ``open_source`` reads from the configuration (any object with these attributes)."""
+
+    kind: str  # "auto" | "demo" | "x11" | "xvfb"
+    display: str | None  # x11: None means $DISPLAY
+    geometry: tuple[int, int]  # demo and xvfb: (width, height)
+    command: str  # xvfb: session command, shlex-split; "" = none
+    depth: int  # xvfb: 24
+
+
+class Source(Protocol):
+    """A desktop: frames out, input in."""
+
+    name: str  # desktop name for ServerInit (rfbproto 7.3.2)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the current frame."""
+        ...
+
+    def capture(self) -> np.ndarray:
+        """A new (H, W, 4) uint8 C-contiguous BGRX array that the source never touches again."""
+        ...
+
+    def inject_key(self, keysym: int, down: bool) -> None:
+        """Press or release the key for an X keysym (rfbproto 7.5.4)."""
+        ...
+
+    def inject_pointer(self, x: int, y: int, button_mask: int) -> None:
+        """Move the pointer; bit n of the mask is button n+1 (rfbproto 7.5.5)."""
+        ...
+
+    def statistics(self) -> SourceStatistics: ...

@@ -1,0 +1,338 @@
+"""An embedded synthetic desktop, so ``vncd run`` has something to serve on a machine with no X.
+
+It reacts to input the way a viewer user expects: a clock that ticks, a text pad that shows
+typed keys, a canvas that button 1 draws on.  The frame lives in one persistent BGRX numpy
+buffer; every change re-renders only its own patch with Pillow (in RGB, packed to BGRX by
+Pillow's C code) and a capture is a single ``copy()`` of the buffer.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import attrs
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from .. import keysyms
+from .base import SourceError, SourceStatistics
+
+DESKTOP = (36, 48, 70)
+TITLE_BAR = (22, 29, 44)
+TITLE_TEXT = (236, 240, 248)
+CLOCK_TEXT = (255, 214, 102)
+LABEL_TEXT = (160, 178, 206)
+PAD = (252, 251, 245)
+PAD_TEXT = (28, 28, 28)
+HINT_TEXT = (150, 150, 150)
+CARET = (38, 139, 210)
+CANVAS = (255, 255, 255)
+STATUS_BAR = (22, 29, 44)
+STATUS_TEXT = (200, 210, 226)
+PENS = (
+    (20, 20, 20),
+    (220, 50, 47),
+    (38, 139, 210),
+    (133, 153, 0),
+    (211, 54, 130),
+    (203, 75, 22),
+    (42, 161, 152),
+    (108, 113, 196),
+)
+
+MARGIN = 10
+TITLE_HEIGHT = 34
+LABEL_HEIGHT = 22
+STATUS_HEIGHT = 28
+PEN_WIDTH = 3
+TAB_SPACES = "    "
+SYSTEM_FONT = "DejaVuSans.ttf"  # found by Pillow in the XDG font directories, if installed
+MAX_LINES = 1000  # text kept for BackSpace; only the lines that fit are shown
+
+BUTTON_DRAW = 0b1  # button 1
+BUTTON_CLEAR = 0b100  # button 3
+WHEEL_NEXT = 0b0101000  # buttons 4 (wheel up) and 6 (wheel left)
+WHEEL_PREVIOUS = 0b1010000  # buttons 5 (wheel down) and 7 (wheel right)
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """DejaVu Sans when the system has it (it covers Latin-1 and much of Unicode), else
+    Pillow's embedded default font, which has ASCII glyphs only."""
+    try:
+        return ImageFont.truetype(SYSTEM_FONT, size)
+    except OSError:
+        return ImageFont.load_default(size=size)
+
+
+@attrs.frozen
+class _Box:
+    """A rectangle of the frame, already clipped to it (possibly empty)."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+    @classmethod
+    def clipped(cls, x: int, y: int, width: int, height: int, frame: tuple[int, int]) -> _Box:
+        x0, y0 = max(x, 0), max(y, 0)
+        x1, y1 = min(x + width, frame[0]), min(y + height, frame[1])
+        return cls(x0, y0, max(x1 - x0, 0), max(y1 - y0, 0))
+
+    @property
+    def empty(self) -> bool:
+        return self.width == 0 or self.height == 0
+
+    def contains(self, x: int, y: int) -> bool:
+        return self.x <= x < self.x + self.width and self.y <= y < self.y + self.height
+
+
+class DemoSource:
+    """The demo desktop; see the module docstring.  ``clock`` returns seconds since the epoch."""
+
+    name = "vncd demo"
+
+    def __init__(
+        self, geometry: tuple[int, int] = (1024, 768), *, clock: Callable[[], float] = time.time
+    ) -> None:
+        width, height = geometry
+        if width < 1 or height < 1:
+            raise SourceError(f"demo geometry must be at least 1x1, got {width}x{height}")
+        self._size = (width, height)
+        self._clock = clock
+        self._lock = threading.Lock()  # capture() runs in worker threads, inject_*() in Trio's
+        self._frame = np.empty((height, width, 4), np.uint8)
+        self._title_font = _font(17)
+        self._text_font = _font(18)
+        self._small_font = _font(13)
+
+        clock_width = int(self._title_font.getlength("00:00:00")) + 2 * MARGIN
+        body_top = TITLE_HEIGHT + MARGIN + LABEL_HEIGHT
+        body_height = height - STATUS_HEIGHT - MARGIN - body_top
+        pad_width = (width - 3 * MARGIN) * 2 // 5
+        canvas_x = 2 * MARGIN + pad_width
+        self._title = _Box.clipped(0, 0, width, TITLE_HEIGHT, self._size)
+        self._clock_box = _Box.clipped(
+            width - clock_width, 0, clock_width, TITLE_HEIGHT, self._size
+        )
+        self._pad = _Box.clipped(MARGIN, body_top, pad_width, body_height, self._size)
+        self._canvas = _Box.clipped(
+            canvas_x, body_top, width - MARGIN - canvas_x, body_height, self._size
+        )
+        self._status = _Box.clipped(0, height - STATUS_HEIGHT, width, STATUS_HEIGHT, self._size)
+
+        self._lines = [""]
+        self._canvas_image = Image.new("RGB", (self._canvas.width, self._canvas.height), CANVAS)
+        self._pen = 0
+        self._pointer = (0, 0)
+        self._mask = 0
+        self._stroke: tuple[int, int] | None = None  # last point of the stroke, canvas coords
+        self._shown_second: int | None = None
+        self._frames = self._keys = self._pointer_events = 0
+        self._draw_desktop()
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self._size
+
+    def statistics(self) -> SourceStatistics:
+        return SourceStatistics(
+            kind="demo",
+            frames_captured=self._frames,
+            key_events=self._keys,
+            pointer_events=self._pointer_events,
+        )
+
+    def capture(self) -> np.ndarray:
+        with self._lock:
+            second = int(self._clock())
+            if second != self._shown_second:
+                self._shown_second = second
+                self._draw_clock(second)
+            self._frames += 1
+            return self._frame.copy()
+
+    def inject_key(self, keysym: int, down: bool) -> None:
+        with self._lock:
+            self._keys += 1
+            if not down:
+                return
+            if keysym in (keysyms.RETURN, keysyms.KP_ENTER):
+                self._lines.append("")
+            elif keysym == keysyms.BACKSPACE:
+                if self._lines[-1]:
+                    self._lines[-1] = self._lines[-1][:-1]
+                elif len(self._lines) > 1:
+                    self._lines.pop()
+            elif keysym == keysyms.TAB:
+                self._type(TAB_SPACES)
+            elif (char := keysyms.keysym_to_char(keysym)) is not None:
+                self._type(char)
+            else:
+                return
+            del self._lines[:-MAX_LINES]
+            self._draw_pad()
+
+    def inject_pointer(self, x: int, y: int, button_mask: int) -> None:
+        with self._lock:
+            self._pointer_events += 1
+            x = min(max(x, 0), self._size[0] - 1)
+            y = min(max(y, 0), self._size[1] - 1)
+            mask = button_mask & 0xFF
+            pressed = mask & ~self._mask
+            if pressed & BUTTON_CLEAR:
+                self._clear_canvas()
+            if pressed & WHEEL_NEXT:
+                self._pen = (self._pen + 1) % len(PENS)
+            if pressed & WHEEL_PREVIOUS:
+                self._pen = (self._pen - 1) % len(PENS)
+            if mask & BUTTON_DRAW and (self._stroke is not None or self._canvas.contains(x, y)):
+                point = (x - self._canvas.x, y - self._canvas.y)
+                self._draw_segment(self._stroke or point, point)
+                self._stroke = point
+            else:
+                self._stroke = None
+            if (
+                (x, y) != self._pointer
+                or mask != self._mask
+                or pressed & (WHEEL_NEXT | WHEEL_PREVIOUS)
+            ):
+                self._pointer, self._mask = (x, y), mask
+                self._draw_status()
+
+    # --- drawing (always called with the lock held) ---------------------------------------
+
+    def _type(self, text: str) -> None:
+        """Append to the last line; when the pad is full, carry the last word to a new line."""
+        line = self._lines[-1]
+        limit = self._pad.width - 2 * MARGIN
+        if not line or self._text_font.getlength(line + text) <= limit:
+            self._lines[-1] = line + text
+            return
+        head, space, word = line.rpartition(" ")
+        if head and self._text_font.getlength(word + text) <= limit:
+            self._lines[-1] = head + space
+            self._lines.append(word + text)
+        else:
+            self._lines.append(text)
+
+    def _patch(self, box: _Box, background: tuple[int, int, int]) -> Image.Image | None:
+        """A fresh RGB patch to draw ``box`` on (None if it is off-screen); see ``_blit``."""
+        if box.empty:
+            return None
+        return Image.new("RGB", (box.width, box.height), background)
+
+    def _blit(self, box: _Box, image: Image.Image) -> None:
+        pixels = np.frombuffer(image.tobytes("raw", "BGRX"), np.uint8)
+        self._frame[box.y : box.y + box.height, box.x : box.x + box.width] = pixels.reshape(
+            box.height, box.width, 4
+        )
+
+    def _draw_desktop(self) -> None:
+        self._frame[...] = (*DESKTOP[::-1], 0)
+        if title := self._patch(self._title, TITLE_BAR):
+            ImageDraw.Draw(title).text(
+                (MARGIN, TITLE_HEIGHT // 2),
+                "vncd  ·  demo desktop",
+                TITLE_TEXT,
+                self._title_font,
+                anchor="lm",
+            )
+            self._blit(self._title, title)
+        for box, label in ((self._pad, "Keyboard"), (self._canvas, "Canvas")):
+            label_box = _Box.clipped(
+                box.x, box.y - LABEL_HEIGHT, box.width, LABEL_HEIGHT, self._size
+            )
+            if patch := self._patch(label_box, DESKTOP):
+                ImageDraw.Draw(patch).text(
+                    (0, LABEL_HEIGHT // 2), label, LABEL_TEXT, self._small_font, anchor="lm"
+                )
+                self._blit(label_box, patch)
+        self._draw_pad()
+        self._clear_canvas()
+        self._draw_status()
+
+    def _draw_clock(self, second: int) -> None:
+        if patch := self._patch(self._clock_box, TITLE_BAR):
+            text = time.strftime("%H:%M:%S", time.localtime(second))
+            ImageDraw.Draw(patch).text(
+                (self._clock_box.width - MARGIN, TITLE_HEIGHT // 2),
+                text,
+                CLOCK_TEXT,
+                self._title_font,
+                anchor="rm",
+            )
+            self._blit(self._clock_box, patch)
+
+    def _draw_pad(self) -> None:
+        patch = self._patch(self._pad, PAD)
+        if patch is None:
+            return
+        draw = ImageDraw.Draw(patch)
+        ascent, descent = self._text_font.getmetrics()
+        line_height = ascent + descent + 4
+        shown = self._lines[-max((self._pad.height - MARGIN) // line_height, 1) :]
+        if shown == [""] and len(self._lines) == 1:
+            draw.text((MARGIN, MARGIN), "Type here…", HINT_TEXT, self._text_font)
+        for row, line in enumerate(shown):
+            draw.text((MARGIN, MARGIN + row * line_height), line, PAD_TEXT, self._text_font)
+        caret_x = MARGIN + int(self._text_font.getlength(shown[-1])) + 1
+        caret_y = MARGIN + (len(shown) - 1) * line_height
+        draw.rectangle((caret_x, caret_y, caret_x + 1, caret_y + ascent + descent), CARET)
+        self._blit(self._pad, patch)
+
+    def _clear_canvas(self) -> None:
+        if not self._canvas.empty:
+            ImageDraw.Draw(self._canvas_image).rectangle(
+                (0, 0, self._canvas.width, self._canvas.height), CANVAS
+            )
+            self._blit(self._canvas, self._canvas_image)
+
+    def _draw_segment(self, start: tuple[int, int], end: tuple[int, int]) -> None:
+        """Draw a round-capped line on the canvas and copy just its bounding box."""
+        if self._canvas.empty:
+            return
+        draw = ImageDraw.Draw(self._canvas_image)
+        colour = PENS[self._pen]
+        radius = PEN_WIDTH // 2 + 1
+        draw.line((start, end), colour, PEN_WIDTH)
+        for x, y in (start, end):
+            draw.ellipse((x - radius + 1, y - radius + 1, x + radius - 1, y + radius - 1), colour)
+        box = _Box.clipped(
+            min(start[0], end[0]) - radius,
+            min(start[1], end[1]) - radius,
+            abs(end[0] - start[0]) + 2 * radius + 1,
+            abs(end[1] - start[1]) + 2 * radius + 1,
+            (self._canvas.width, self._canvas.height),
+        )
+        if not box.empty:
+            patch = self._canvas_image.crop((box.x, box.y, box.x + box.width, box.y + box.height))
+            self._blit(
+                _Box(self._canvas.x + box.x, self._canvas.y + box.y, box.width, box.height), patch
+            )
+
+    def _draw_status(self) -> None:
+        patch = self._patch(self._status, STATUS_BAR)
+        if patch is None:
+            return
+        draw = ImageDraw.Draw(patch)
+        middle = STATUS_HEIGHT // 2
+        buttons = " ".join(str(bit + 1) for bit in range(8) if self._mask >> bit & 1) or "-"
+        text = f"pointer {self._pointer[0]:>4}, {self._pointer[1]:<4}   buttons {buttons}   pen"
+        draw.text((MARGIN, middle), text, STATUS_TEXT, self._small_font, anchor="lm")
+        swatch_x = MARGIN + int(self._small_font.getlength(text)) + 8
+        draw.rectangle(
+            (swatch_x, middle - 6, swatch_x + 24, middle + 6), PENS[self._pen], STATUS_TEXT
+        )
+        hint = "button 1 draws  ·  button 3 clears  ·  wheel changes the pen"
+        if swatch_x + 40 + self._small_font.getlength(hint) < self._status.width - MARGIN:
+            draw.text(
+                (self._status.width - MARGIN, middle),
+                hint,
+                LABEL_TEXT,
+                self._small_font,
+                anchor="rm",
+            )
+        self._blit(self._status, patch)

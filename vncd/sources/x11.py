@@ -1,0 +1,340 @@
+"""Serve an existing X display: mss captures the root window, XTest injects input.
+
+Input goes through python-xlib's XTest binding (``Xlib.ext.xtest.fake_input``), not pynput:
+pynput connects to ``$DISPLAY`` when it is imported and types through its own key tables, while
+we must talk to a display chosen at run time and type whatever keysym a viewer sends, binding
+unmapped ones to spare keycodes the way x11vnc does.
+
+Capture and input use separate X connections.  All capture work (mss and the root-geometry
+query) runs on one thread this source owns, because mss's xlib backend is bound to the thread
+that created it and Trio's worker threads differ from call to call.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import mss
+import numpy as np
+import Xlib.display
+import Xlib.error
+from Xlib import X
+from Xlib.ext import xtest
+
+from .. import keysyms
+from .base import SourceError, SourceStatistics
+
+log = logging.getLogger(__name__)
+
+SPARE_KEYCODES = 16  # at most this many unused keycodes are borrowed for unmapped keysyms
+LAST_KEYSYM = 0x1FFFFFFF  # keysyms are 29-bit values (X11 protocol, section 5 "Keysyms")
+BUTTONS = 8  # RFB mask bits 0..7 are buttons 1..8 (rfbproto 7.5.5)
+WHEEL_BUTTONS = frozenset({4, 5, 6, 7})  # clicks, not held states: press and release at once
+_X_GONE = (Xlib.error.ConnectionClosedError, OSError)
+
+
+def _open_display(name: str) -> Xlib.display.Display:
+    try:
+        return Xlib.display.Display(name)
+    except (Xlib.error.DisplayError, *_X_GONE) as error:
+        raise SourceError(f"cannot open X display {name!r}: {error}") from error
+
+
+class _Grabber:
+    """Everything ``capture`` touches; created, used and closed on the capture thread."""
+
+    def __init__(self, display_name: str, backend: str) -> None:
+        self._display_name = display_name
+        self._x = _open_display(display_name)
+        self._root = self._x.screen().root
+        try:
+            self.size = self._root_size()
+            self._mss, self.backend = self._open_mss(backend)
+        except BaseException:
+            self._x.close()
+            raise
+
+    def _root_size(self) -> tuple[int, int]:
+        geometry = self._root.get_geometry()
+        return geometry.width, geometry.height
+
+    def _open_mss(self, backend: str) -> tuple[mss.MSS, str]:
+        """The first mss backend that can grab this display: XCB (XShm, else GetImage), then
+        Xlib, whose visual checks accept servers the XCB backend rejects (e.g. Xvnc)."""
+        failures = []
+        for candidate in ("default", "xlib") if backend == "auto" else (backend,):
+            try:
+                grabber = mss.MSS(display=self._display_name, backend=candidate)
+            except mss.ScreenShotError as error:
+                failures.append(f"{candidate}: {error}")
+                continue
+            try:
+                grabber.grab({"left": 0, "top": 0, "width": 1, "height": 1})
+            except mss.ScreenShotError as error:
+                grabber.close()
+                failures.append(f"{candidate}: {error}")
+                continue
+            log.debug(
+                "capturing %s with mss %s: %s",
+                self._display_name,
+                candidate,
+                grabber.performance_status,
+            )
+            return grabber, "xcb" if candidate == "default" else candidate
+        raise SourceError(f"cannot capture X display {self._display_name}: {'; '.join(failures)}")
+
+    def grab(self) -> np.ndarray:
+        try:
+            return self._grab()
+        except mss.ScreenShotError:
+            # The root may have been resized between the geometry query and the grab: once more.
+            return self._grab(reopen=True)
+
+    def _grab(self, reopen: bool = False) -> np.ndarray:
+        size = self._root_size()
+        if reopen or size != self.size:
+            # mss sizes its shared-memory buffer for the root it saw first: after RandR, renew.
+            self._mss.close()
+            self._mss, self.backend = self._open_mss("default" if self.backend == "xcb" else "xlib")
+            self.size = size
+        width, height = size
+        shot = self._mss.grab({"left": 0, "top": 0, "width": width, "height": height})
+        # shot.raw is a fresh bytearray of BGRX rows: wrap it, the one copy is mss's.
+        return np.frombuffer(shot.raw, np.uint8).reshape(height, width, 4)
+
+    def close(self) -> None:
+        self._mss.close()
+        with contextlib.suppress(*_X_GONE):
+            self._x.close()
+
+
+class _Keyboard:
+    """Types keysyms with XTest: finds the keycode and shift level for each, and borrows a
+    spare keycode (one without keysyms) for keysyms the layout lacks, reusing the least
+    recently used one when all are taken."""
+
+    def __init__(self, x: Xlib.display.Display, spare_keycodes: int) -> None:
+        self._x = x
+        first = x.display.info.min_keycode
+        rows = x.get_keyboard_mapping(first, x.display.info.max_keycode - first + 1)
+        empty = [keycode for keycode, row in enumerate(rows, first) if not any(row)]
+        self._spare = empty[len(empty) - spare_keycodes :] if spare_keycodes else []
+        self._borrowed: collections.OrderedDict[int, int] = collections.OrderedDict()
+        self._pressed: dict[int, int] = {}  # keysym → the keycode we pressed for it
+        self._client_shift: set[int] = set()  # Shift keysyms the viewer holds down
+        self._shift = self._shift_keycode()
+        self.bound = 0
+        self.dropped = 0
+
+    def _shift_keycode(self) -> int | None:
+        keycodes = [code for code in self._x.get_modifier_mapping()[X.ShiftMapIndex] if code]
+        return keycodes[0] if keycodes else None
+
+    def _follow_mapping_changes(self) -> None:
+        """Apply MappingNotify events (sent to every client) so a new layout is honoured."""
+        while self._x.pending_events():
+            event = self._x.next_event()
+            if event.type != X.MappingNotify:
+                continue
+            if event.request == X.MappingKeyboard:
+                self._x.refresh_keyboard_mapping(event)
+            elif event.request == X.MappingModifier:
+                self._shift = self._shift_keycode()
+
+    def _find(self, keysym: int) -> tuple[int, int] | None:
+        """(keycode, level) with level 0 (plain) or 1 (Shift) in the first group."""
+        if keysym in self._borrowed:
+            self._borrowed.move_to_end(keysym)
+            return self._borrowed[keysym], 0
+        for keycode, level in self._x.keysym_to_keycodes(keysym):
+            if level == 0 or (level == 1 and self._shift is not None):
+                return keycode, level
+        return None
+
+    def _borrow(self, keysym: int) -> int | None:
+        """Bind ``keysym`` to a spare keycode; None if every spare keycode is held down."""
+        if not 0 < keysym <= LAST_KEYSYM:
+            return None
+        taken = set(self._borrowed.values())
+        free = [keycode for keycode in self._spare if keycode not in taken]
+        if free:
+            keycode = free[0]
+        else:
+            held = set(self._pressed.values())
+            victim = next((sym for sym, code in self._borrowed.items() if code not in held), None)
+            if victim is None:
+                return None
+            keycode = self._borrowed.pop(victim)
+        # Same keysym on both levels, so a held Shift cannot change what the key types.
+        self._x.change_keyboard_mapping(keycode, [(keysym, keysym)])
+        self._borrowed[keysym] = keycode
+        self.bound += 1
+        # The round trip brings our own MappingNotify, refreshing the cached keymap.
+        self._x.sync()
+        self._follow_mapping_changes()
+        return keycode
+
+    def key(self, keysym: int, down: bool) -> None:
+        self._follow_mapping_changes()
+        if keysym in keysyms.SHIFT_KEYSYMS:
+            (self._client_shift.add if down else self._client_shift.discard)(keysym)
+        if not down:
+            keycode = self._pressed.pop(keysym, None)
+            if keycode is None and (found := self._find(keysym)) is not None:
+                keycode = found[0]
+            if keycode is not None:
+                xtest.fake_input(self._x, X.KeyRelease, keycode)
+            return
+        found = self._find(keysym)
+        if found is None:
+            keycode = self._borrow(keysym)
+            if keycode is None:
+                self.dropped += 1
+                log.warning("cannot type keysym %s: no keycode free", keysyms.keysym_name(keysym))
+                return
+            found = keycode, 0
+        keycode, level = found
+        add_shift = level == 1 and not self._client_shift
+        if add_shift:
+            xtest.fake_input(self._x, X.KeyPress, self._shift)
+        xtest.fake_input(self._x, X.KeyPress, keycode)
+        if add_shift:
+            xtest.fake_input(self._x, X.KeyRelease, self._shift)
+        self._pressed[keysym] = keycode
+
+    def release_all(self) -> None:
+        """Release what we hold and give the borrowed keycodes back (they had no keysyms)."""
+        for keycode in set(self._pressed.values()):
+            xtest.fake_input(self._x, X.KeyRelease, keycode)
+        self._pressed.clear()
+        for keycode in self._borrowed.values():
+            self._x.change_keyboard_mapping(keycode, [(X.NoSymbol, X.NoSymbol)])
+        self._borrowed.clear()
+
+
+class X11Source:
+    """An X display served as it is.  ``backend``: "auto", or an mss backend name."""
+
+    def __init__(
+        self,
+        display: str | None = None,
+        *,
+        backend: str = "auto",
+        spare_keycodes: int = SPARE_KEYCODES,
+    ) -> None:
+        display = display or os.environ.get("DISPLAY")
+        if not display:
+            raise SourceError("no X display to attach to: $DISPLAY is not set")
+        self.display = display
+        self.name = f"{socket.gethostname()}{display}" if display.startswith(":") else display
+        self._x = _open_display(display)
+        self._capture_thread = ThreadPoolExecutor(1, thread_name_prefix="vncd-x11-capture")
+        try:
+            if not self._x.has_extension("XTEST"):
+                raise SourceError(f"X display {display} lacks the XTEST extension for input")
+            self._x.set_error_handler(self._log_x_error)
+            self._root = self._x.screen().root
+            self._keyboard = _Keyboard(self._x, spare_keycodes)
+            self._grabber = self._capture_thread.submit(_Grabber, display, backend).result()
+        except BaseException:
+            self._capture_thread.shutdown()
+            self._x.close()
+            raise
+        self._position: tuple[int, int] | None = None
+        self._mask = 0
+        self._frames = self._keys = self._pointer_events = 0
+        self._closed = False
+
+    def __enter__(self) -> X11Source:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self._grabber.size
+
+    def statistics(self) -> SourceStatistics:
+        return SourceStatistics(
+            kind="x11",
+            frames_captured=self._frames,
+            key_events=self._keys,
+            pointer_events=self._pointer_events,
+            keysyms_bound=self._keyboard.bound,
+            keysyms_dropped=self._keyboard.dropped,
+            capture_backend=self._grabber.backend,
+        )
+
+    @contextlib.contextmanager
+    def _x_alive(self) -> Iterator[None]:
+        try:
+            yield
+        except (*_X_GONE, mss.ScreenShotError) as error:
+            raise SourceError(f"lost X display {self.display}: {error}") from error
+
+    def _log_x_error(self, error: Xlib.error.XError, request: object) -> None:
+        log.warning("X display %s reported %s", self.display, error)
+
+    def capture(self) -> np.ndarray:
+        with self._x_alive():
+            frame = self._capture_thread.submit(self._grabber.grab).result()
+        self._frames += 1
+        return frame
+
+    def inject_key(self, keysym: int, down: bool) -> None:
+        self._keys += 1
+        with self._x_alive():
+            self._keyboard.key(keysym, down)
+            self._x.flush()
+
+    def inject_pointer(self, x: int, y: int, button_mask: int) -> None:
+        self._pointer_events += 1
+        width, height = self.size
+        position = min(max(x, 0), width - 1), min(max(y, 0), height - 1)
+        mask = button_mask & (1 << BUTTONS) - 1
+        with self._x_alive():
+            if position != self._position:
+                xtest.fake_input(
+                    self._x, X.MotionNotify, root=self._root, x=position[0], y=position[1]
+                )
+                self._position = position
+            self._press_buttons(mask & ~self._mask)
+            self._release_buttons(self._mask & ~mask)
+            self._mask = mask
+            self._x.flush()
+
+    def _press_buttons(self, mask: int) -> None:
+        for button in _buttons(mask):
+            xtest.fake_input(self._x, X.ButtonPress, button)
+            if button in WHEEL_BUTTONS:
+                xtest.fake_input(self._x, X.ButtonRelease, button)
+
+    def _release_buttons(self, mask: int) -> None:
+        for button in _buttons(mask):
+            if button not in WHEEL_BUTTONS:
+                xtest.fake_input(self._x, X.ButtonRelease, button)
+
+    def close(self) -> None:
+        """Release held keys and buttons, unbind borrowed keycodes, close both connections."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(*_X_GONE):
+            self._release_buttons(self._mask)
+            self._keyboard.release_all()
+            self._x.sync()
+        with contextlib.suppress(*_X_GONE):
+            self._x.close()
+        self._capture_thread.submit(self._grabber.close).result()
+        self._capture_thread.shutdown()
+
+
+def _buttons(mask: int) -> Iterator[int]:
+    return (bit + 1 for bit in range(BUTTONS) if mask >> bit & 1)
