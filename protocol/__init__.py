@@ -47,6 +47,7 @@ from ._events import (
     VncAuthResponse,
     XvpMessage,
 )
+from ._framebuffer import Framebuffer
 from ._pixelformat import BGRX, PixelFormat
 from ._state import Phase, Role
 
@@ -63,6 +64,7 @@ __all__ = [
     "EndOfContinuousUpdates",
     "Event",
     "Fence",
+    "Framebuffer",
     "FramebufferUpdate",
     "FramebufferUpdateRequest",
     "HandshakeFailed",

@@ -8,20 +8,25 @@ the receive buffer and keeps the books.
 Oversized cut text (over ``max_cut_text``) is read in bounded chunks, dropped, and counted in
 ``statistics().cut_text_skipped`` rather than raised: an over-eager clipboard is no reason to
 drop a viewer.
+
+``send(ConnectionClosed())`` (normal phase, or after the handshake ended) returns ``b""`` and
+records that we are closing; the peer's EOF is ``ConnectionClosed`` from ``next_event``.
+Bytes the peer sends before its turn (a client pipelining after ClientInit) wait in the
+buffer until the phase lets it speak.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import attrs
 
-from . import encodings
 from ._buffer import ReceiveBuffer
 from ._errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from ._events import ConnectionClosed, Event, FramebufferUpdate
+from ._framebuffer import Framebuffer
 from ._pixelformat import PixelFormat
 from ._state import IllegalTransition, Phase, Role, State, Version, advance
 from ._wire import (
@@ -45,10 +50,7 @@ from ._wire import (
     read_vnc_auth_response,
     write,
 )
-
-if TYPE_CHECKING:
-    from ._framebuffer import Framebuffer
-    from .encodings._base import Decoder
+from .encodings import Decoder, make_decoder
 
 
 class _Sentinel(enum.Enum):
@@ -290,7 +292,7 @@ class ClientConnection(_Connection):
         decoder = self._decoders.get(encoding)
         if decoder is None:
             try:
-                decoder = encodings.make_decoder(encoding)
+                decoder = make_decoder(encoding)
             except KeyError:
                 raise RemoteProtocolError(
                     f"unknown encoding {encoding} in a FramebufferUpdate"

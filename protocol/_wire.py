@@ -55,7 +55,7 @@ from ._state import IllegalTransition, Version, advance_size
 from .encodings._registry import Encoding
 
 if TYPE_CHECKING:
-    from .encodings._base import Decoder
+    from .encodings import Decoder
 
 T = TypeVar("T")
 Reader = Generator[int, bytes, T]
@@ -65,7 +65,6 @@ SKIP_CHUNK = 64 * 1024
 #: rfbproto 'ClientFence': a fence payload is at most 64 bytes.
 MAX_FENCE_PAYLOAD = 64
 
-_U8 = struct.Struct(">B")
 _U32 = struct.Struct(">I")
 _VERSION = re.compile(rb"RFB (\d{3})\.(\d{3})\n")
 # Message bodies after the type byte (rfbproto 7.5, 7.6); "x" is padding.
@@ -127,10 +126,9 @@ class Limits:
 
 @attrs.frozen(slots=True)
 class Skipped:
-    """A cut-text message over ``max_cut_text``: read, dropped, and counted by the
-    connection instead of becoming an event (clipboards that large are not worth holding)."""
-
-    length: int
+    """What a reader returns for cut text over ``max_cut_text``: read, dropped, and counted by
+    the connection instead of becoming an event (clipboards that large are not worth holding).
+    """
 
 
 @attrs.frozen(slots=True)
@@ -427,7 +425,7 @@ def _read_cut_text(
         chunk = min(remaining, SKIP_CHUNK)
         yield chunk
         remaining -= chunk
-    return Skipped(length)
+    return Skipped()
 
 
 def _read_continuous(limits: Limits) -> Reader[EnableContinuousUpdates]:

@@ -123,13 +123,12 @@ class ServerConfig:
 
 @attrs.frozen
 class SourceConfig:
-    """[source]: what is served (geometry and depth apply to the sources that create one)."""
+    """[source]: what is served (geometry applies to the sources that create a desktop)."""
 
     kind: str = _setting("auto", _one_of(*SOURCE_KINDS))
     display: str = _setting("", _text)
     geometry: tuple[int, int] = _setting((1280, 800), _geometry)
     command: str = _setting("xterm", _text)
-    depth: int = _setting(24, _one_of(16, 24))
 
 
 @attrs.frozen

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import unicodedata
 
 import Xlib.keysymdef
 
@@ -69,6 +70,7 @@ MODIFIER_KEYSYMS = frozenset(
 # section); we also accept the 0x010000xx forms some clients send for Latin-1 characters.
 UNICODE_OFFSET = 0x01000000
 _UNICODE_LAST = UNICODE_OFFSET + 0x10FFFF
+_NOT_TYPED = frozenset({"Cc", "Cs", "Cn"})  # control, surrogate and unassigned code points
 
 # The keypad keys that type a character (KP_Space, KP_Multiply..KP_9, KP_Equal).
 _KEYPAD = {
@@ -100,12 +102,12 @@ _LEGACY = {
 
 
 def keysym_to_char(keysym: int) -> str | None:
-    """The printable character ``keysym`` types, or None (control keys, modifiers, unknowns)."""
+    """The character ``keysym`` types, or None (control keys, modifiers, unknowns)."""
     if 0x20 <= keysym <= 0x7E or 0xA0 <= keysym <= 0xFF:
         return chr(keysym)
-    if UNICODE_OFFSET + 0x20 <= keysym <= _UNICODE_LAST:
+    if UNICODE_OFFSET <= keysym <= _UNICODE_LAST:
         char = chr(keysym - UNICODE_OFFSET)
-        return char if char.isprintable() or char == "\u00a0" else None
+        return None if unicodedata.category(char) in _NOT_TYPED else char
     return _KEYPAD.get(keysym) or _LEGACY.get(keysym)
 
 

@@ -115,6 +115,7 @@ class Session:
         self.forget_viewer_pending = False
         self.viewer_size: tuple[int, int] = (0, 0)
         self.held_keys: set[int] = set()
+        self.pointer: tuple[int, int, int] = (0, 0, 0)  # x, y, button mask last injected
         self.builder = UpdateBuilder()
         self._cancel_scope: trio.CancelScope | None = None
 
@@ -163,7 +164,7 @@ class Session:
                 log.info("%s: connection lost: %s", self.peer, error or type(error).__name__)
             finally:
                 self.hub.sessions.discard(self)
-                self.release_keys()
+                self.release_input()
         with trio.CancelScope(shield=True), trio.move_on_after(1):
             await self.stream.aclose()
 
@@ -248,9 +249,7 @@ class Session:
             ):
                 self.inject_key(keysym, down)
             case PointerEvent(button_mask=mask, x=x, y=y):
-                if not self.view_only:
-                    width, height = self.hub.source.size
-                    self.hub.source.inject_pointer(min(x, width - 1), min(y, height - 1), mask)
+                self.inject_pointer(x, y, mask)
             case SetPixelFormat(pixel_format=pixel_format):
                 self.pixel_format = pixel_format
                 self.colour_map_pending = not pixel_format.true_colour
@@ -279,13 +278,23 @@ class Session:
             self.held_keys.discard(keysym)
         self.hub.source.inject_key(keysym, down)
 
-    def release_keys(self) -> None:
-        """Keys still held when the viewer leaves would stay down on the desktop."""
-        for keysym in sorted(self.held_keys):
-            try:
+    def inject_pointer(self, x: int, y: int, mask: int) -> None:
+        if self.view_only:
+            return
+        width, height = self.hub.source.size
+        self.pointer = (min(x, width - 1), min(y, height - 1), mask)
+        self.hub.source.inject_pointer(*self.pointer)
+
+    def release_input(self) -> None:
+        """Keys and buttons still held when the viewer leaves would stay down on the desktop."""
+        try:
+            for keysym in sorted(self.held_keys):
                 self.hub.source.inject_key(keysym, False)
-            except Exception:  # the desktop may be gone already; nothing more to release
-                log.exception("%s: releasing key %#x failed", self.peer, keysym)
+            x, y, mask = self.pointer
+            if mask:
+                self.hub.source.inject_pointer(x, y, 0)
+        except Exception:  # the desktop may be gone already; nothing more to release
+            log.exception("%s: releasing held keys and buttons failed", self.peer)
         self.held_keys.clear()
 
     # --- writer ---------------------------------------------------------------------

@@ -13,7 +13,7 @@ import numpy as np
 from .._events import Rectangle
 from .._pixelformat import PixelFormat
 from ._base import EncodeSettings
-from ._tight_jpeg import JpegParameters, jpeg_parameters
+from ._tight_jpeg import JpegParameters, requested_jpeg
 from ._tight_pixels import TPixels, tpixels_for
 from ._tight_plan import LOSSLESS_AREA, Block, Kind, palette, plan
 from ._tight_wire import FILL, JPEG, MAX_COMPACT, compact_length
@@ -79,7 +79,7 @@ class TightFamilyEncoder(abc.ABC):
         # true colour: a colour-map client cannot show what JPEG decodes to).
         jpeg = None
         if pixel_format.true_colour and pixel_format.bits_per_pixel >= 16:
-            jpeg = jpeg_parameters(settings)
+            jpeg = requested_jpeg(settings)
         rectangles = []
         for block in plan(values, JPEG_AREA if jpeg else LOSSLESS_AREA):
             block_pixels, block_values = block.of(pixels), block.of(values)

@@ -57,21 +57,26 @@ class JpegParameters:
         )
 
 
-def jpeg_parameters(
-    settings: EncodeSettings, default_level: int | None = None
-) -> JpegParameters | None:
-    """The client's JPEG parameters; None when it asked for no quality (then Tight must not
-    use JPEG, 7.7.6) unless ``default_level`` stands in. A fine quality (0..100) overrides
-    the level's, a subsampling level overrides the level's subsampling."""
-    level = settings.quality if settings.quality is not None else default_level
-    if level is None and settings.fine_quality is None:
-        return None
-    quality, subsampling = QUALITY_LEVELS[DEFAULT_LEVEL if level is None else level]
+def jpeg_parameters(settings: EncodeSettings) -> JpegParameters:
+    """The client's JPEG parameters: its quality level's row (level 8 if it named none), a
+    fine quality (0..100) overriding the row's quality, a subsampling level overriding the
+    row's subsampling."""
+    level = DEFAULT_LEVEL if settings.quality is None else settings.quality
+    quality, subsampling = QUALITY_LEVELS[level]
     if settings.fine_quality is not None:
         quality = max(1, settings.fine_quality)
     if settings.subsampling is not None:
         subsampling = SUBSAMPLING[settings.subsampling]
     return JpegParameters(quality, subsampling)
+
+
+def requested_jpeg(settings: EncodeSettings) -> JpegParameters | None:
+    """Tight's JPEG parameters, or None unless the client asked for a quality (7.7.6: no
+    JpegCompression otherwise). A fine quality level counts; a subsampling level alone does
+    not (TigerVNC takes it as a request too; the spec speaks of quality only)."""
+    if settings.quality is None and settings.fine_quality is None:
+        return None
+    return jpeg_parameters(settings)
 
 
 def decode_jpeg(

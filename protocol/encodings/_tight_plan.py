@@ -4,9 +4,9 @@ The region is looked at in 64x64 tiles, all tiles at once: a tile is *solid* (on
 a fill), *photo* (a sample of 8x8 pixels is mostly distinct colours: JPEG when allowed, else
 full colour) or *detail* (few colours: text, widgets, lines; a palette if the exact count
 allows). Neighbouring tiles of a kind join into rectangles: fills of one colour and photos
-grow over whole rows of tiles (one big fill or JPEG beats many), details stay narrow, so each
-detail rectangle has a fair chance of a palette of its own. Exact palettes are then built per detail
-rectangle from its runs of equal pixels, which desktop content has few of.
+also grow over rows of tiles (one big fill or JPEG beats many); details stay within a row
+and DETAIL_WIDTH, so a detail rectangle has a fair chance of a palette of its own. Its exact
+palette is then built from its runs of equal pixels, which desktop content has few of.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class Block:
 
 def plan(values: np.ndarray, photo_area: int) -> list[Block]:
     """Cut (H, W) colour values into blocks that cover them exactly once. Photo blocks
-    grow up to ``photo_area`` pixels (larger when they become JPEG than zlib data)."""
+    grow up to ``photo_area`` pixels (JPEG images may be larger than zlib data)."""
     height, width = values.shape
     columns = np.arange(0, width, TILE)
     solid, colours = _solid_tiles(values, columns)

@@ -2,9 +2,9 @@
 
 Encoder: every tile of the rectangle is analysed at once with numpy: solid tiles (background
 only), two-colour tiles (background + foreground subrectangles), tiles of more colours
-(coloured subrectangles) and Raw where that is smaller or a tile needs more than 255
-subrectangles. Background and foreground are sent only when they differ from what the client
-carries over, and the bytes of all tiles are scattered into one buffer without a loop per tile.
+(coloured subrectangles), or Raw where that is smaller. Background and foreground are sent
+only when they differ from what the client carries over, and the bytes of all tiles are
+scattered into one buffer without a loop per tile.
 
 Carry-over (7.7.4): the background and foreground hold from tile to tile within a rectangle; a
 Raw tile ends both, a SubrectsColoured tile ends the foreground, a tile without subrectangles
@@ -80,6 +80,21 @@ def _put(out: np.ndarray, positions: np.ndarray, values: np.ndarray) -> None:
     out[positions[:, None] + np.arange(size)] = data
 
 
+def _most_common_in_rows(ordered: np.ndarray, changes: np.ndarray) -> np.ndarray:
+    """The most common value of each row of sorted values (the smallest on ties), given
+    where neighbours differ: the longest run, found for all rows in one reduction."""
+    if not len(ordered):
+        return ordered[:, 0]
+    starts = np.ones(ordered.shape, bool)
+    starts[:, 1:] = changes
+    at = np.flatnonzero(starts)
+    total = ordered.size
+    # key: the run's length, then how early it starts, so the maximum picks the run.
+    key = np.diff(at, append=total) * total + (total - 1 - at)
+    first_runs = np.flatnonzero(at % ordered.shape[1] == 0)
+    return ordered.reshape(-1)[total - 1 - np.maximum.reduceat(key, first_runs) % total]
+
+
 def encode_tiles(values: np.ndarray) -> bytes:
     """The Hextile payload of (H, W) wire pixel values (see ``rre.wire_values``)."""
     height, width = values.shape
@@ -98,39 +113,35 @@ def encode_tiles(values: np.ndarray) -> bytes:
     busy = np.flatnonzero((flat != flat[:, :1]).any(axis=1))
     ordered = np.sort(flat[busy], axis=1)
     changes = ordered[:, 1:] != ordered[:, :-1]
-    run_start = np.ones(ordered.shape, bool)
-    run_start[:, 1:] = changes
-    at = np.flatnonzero(run_start)
-    if len(at):
-        # The longest run of each tile (the first on ties): key = length, then earliest place.
-        total = ordered.size
-        key = np.diff(at, append=total) * total + (total - 1 - at)
-        best = total - 1 - np.maximum.reduceat(key, np.flatnonzero(at % _AREA == 0)) % total
-        background[busy] = ordered.reshape(-1)[best]
     others = changes.sum(axis=1)  # colours besides the background
-    foreground[busy] = np.where(ordered[:, 0] == background[busy], ordered[:, -1], ordered[:, 0])
     kind[busy] = np.where(others == 1, _MONO, _COLOURED)
 
     # Raw when smaller than subrectangles (counting background and foreground as sent).
     # Each other colour needs a subrectangle at least: tiles that cannot beat Raw even so
-    # (photos) skip the search for subrectangles.
+    # (photos) skip the search for subrectangles. The background covers a pixel at least, so
+    # a tile never needs more subrectangles than the U8 count can say (255).
     record = np.where(kind == _COLOURED, size + 2, 2)
     overhead = 2 * size + 1
     raw_size = tile_w * tile_h * size
-    hopeless = (others > 255) | (overhead + others * record[busy] >= raw_size[busy])
-    search = busy[~hopeless]
+    hopeful = overhead + others * record[busy] < raw_size[busy]
+    search = busy[hopeful]
+    ordered, changes = ordered[hopeful], changes[hopeful]
+    background[search] = _most_common_in_rows(ordered, changes)
+    foreground[search] = np.where(
+        ordered[:, 0] == background[search], ordered[:, -1], ordered[:, 0]
+    )
     block, xs, ys, ws, hs, colours = subrectangles(tiles[search], background[search])
     owner = search[block]
     ws = np.minimum(ws, tile_w[owner] - xs)
     hs = np.minimum(hs, tile_h[owner] - ys)
     count = np.bincount(owner, minlength=len(tiles))
-    raw = (kind != _SOLID) & ((count > 255) | (raw_size <= overhead + count * record))
-    raw[busy[hopeless]] = True
+    raw = (kind != _SOLID) & (raw_size <= overhead + count * record)
+    raw[busy[~hopeful]] = True
     kind[raw] = _RAW
 
     # What the client carries over into each tile (7.7.4).
     after_raw = _previous(raw, True)
-    send_background = ~raw & ((background != _previous(background, 0)))
+    send_background = ~raw & (after_raw | (background != _previous(background, 0)))
     # The foreground is set by a two-colour tile, ended by Raw and coloured tiles, and kept
     # through solid ones: look back to the last tile that was not solid.
     setter = np.maximum.accumulate(np.where(kind != _SOLID, np.arange(len(tiles)), -1))

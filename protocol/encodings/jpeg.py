@@ -25,7 +25,7 @@ from .._framebuffer import Framebuffer
 from .._pixelformat import PixelFormat
 from ._base import EncodeSettings
 from ._registry import Encoding, register_decoder, register_encoder
-from ._tight_jpeg import DEFAULT_LEVEL, decode_jpeg, jpeg_parameters
+from ._tight_jpeg import decode_jpeg, jpeg_parameters
 from ._tight_wire import read_bytes, recording, run_over
 
 #: libjpeg's largest image side.
@@ -63,9 +63,8 @@ class JPEGEncoder:
             return self.encode(pixels[:, :MAX_SIDE], x, y, pixel_format, settings) + self.encode(
                 pixels[:, MAX_SIDE:], x + MAX_SIDE, y, pixel_format, settings
             )
-        parameters = jpeg_parameters(settings, DEFAULT_LEVEL)
-        assert parameters is not None  # a default level always gives parameters
-        return [Rectangle(x, y, width, height, self.encoding, parameters.encode(pixels))]
+        image = jpeg_parameters(settings).encode(pixels)
+        return [Rectangle(x, y, width, height, self.encoding, image)]
 
 
 @register_decoder

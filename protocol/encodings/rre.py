@@ -10,6 +10,10 @@ pixel becomes its own subrectangle, (bpp + 8) / bpp times the Raw size at worst 
 9x at 8 bpp), so the cost stays linear in the pixels; an update builder that knows the client
 also takes Raw (every client must, 7.7.1) should prefer Raw or another encoding there.
 
+The decoder paints subrectangles in order, so overlaps come out as a client draws them, but
+it rejects subrectangles covering more than the rectangle's area: they cannot be the partition
+7.7.3 describes, and would make painting cost more than linear in the bytes received.
+
 Hextile (``hextile.py``) is RRE within 16x16 tiles and reuses the helpers here: the client's
 pixel values as integers (``wire_values``), ``subrectangles`` and ``paint_rectangles``.
 """
@@ -228,6 +232,10 @@ class RREDecoder:
         ws, hs = records["width"].astype(np.int64), records["height"].astype(np.int64)
         if ((xs + ws > width) | (ys + hs > height)).any():
             raise RemoteProtocolError(f"an RRE subrectangle leaves its {width}x{height} rectangle")
+        # Subrectangles partition the rectangle (7.7.3): covering more than its area means
+        # overlap, and would let a few bytes cost any amount of painting.
+        if int((ws * hs).sum()) > width * height:
+            raise RemoteProtocolError(f"RRE subrectangles overlap in {width}x{height} pixels")
         paint_rectangles(canvas, width, ys * width + xs, ws, hs, records["value"])
         framebuffer.pixels[y : y + height, x : x + width] = decode_pixels(
             canvas.tobytes(), width, height, pixel_format, framebuffer.colour_map

@@ -129,10 +129,14 @@ def test_demo_source_reacts_to_typing_and_drawing(start_vncd, tmp_path):
     port = start_vncd('[source]\nkind = "demo"\ngeometry = "800x600"\n')
     before, after = tmp_path / "before.png", tmp_path / "after.png"
     vncdo(port, "capture", str(before))
-    vncdo(port, "type", "hello demo", "move", "500", "400", "drag", "600", "450")
+    vncdo(port, "type", "hello demo", "move", "500", "400", "mousedown", "1", "move", "600", "450")
+    vncdo(port, "mouseup", "1")
     vncdo(port, "capture", str(after))
     first, second = load_rgb(before), load_rgb(after)
     assert first.shape == second.shape == (600, 800, 3)
-    changed = np.argwhere((first != second).any(axis=2))
-    # Far more than a clock tick: text and a stroke appeared.
-    assert len(changed) > 200
+    # The keyboard pad (left half, below the title bar) shows the typed text...
+    pad = (first[60:560, 20:300] != second[60:560, 20:300]).any(axis=2)
+    assert pad.sum() > 100
+    # ...and the canvas has a dark stroke through the middle of the drag.
+    middle = second[415:436, 540:561].astype(int).sum(axis=2)
+    assert middle.min() < 200 and first[415:436, 540:561].astype(int).sum(axis=2).min() > 600

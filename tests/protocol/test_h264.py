@@ -8,6 +8,7 @@ import contextlib
 import struct
 import subprocess
 import sys
+from collections.abc import Sequence
 
 import attrs
 import numpy as np
@@ -64,7 +65,7 @@ class Client:
         self.decoder = h264.H264Decoder()
         self.framebuffer = Framebuffer.blank(width, height)
 
-    def receive(self, rectangle: Rectangle, cuts: list[int] = ()) -> np.ndarray:
+    def receive(self, rectangle: Rectangle, cuts: Sequence[int] = ()) -> np.ndarray:
         received = through_the_wire(rectangle, BGRX, list(cuts))
         self.decoder.decode(received, BGRX, self.framebuffer)
         x, y, w, h = rectangle.x, rectangle.y, rectangle.width, rectangle.height

@@ -3,8 +3,12 @@ and EOF at each step."""
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 
+import protocol
 from protocol import (
     BGRX,
     NEED_DATA,
@@ -445,3 +449,24 @@ def test_closing_our_side_moves_to_closed(pair) -> None:
     assert server.phase is Phase.CLOSED
     with pytest.raises(LocalProtocolError):
         server.send(KeyEvent(True, 1))
+
+
+# --- The package stays sans-IO --------------------------------------------------------------
+
+FORBIDDEN = {"trio", "socket", "ssl", "threading", "time", "asyncio", "selectors"}
+
+
+def test_protocol_package_imports_no_io_or_time() -> None:
+    """Design rule: protocol/ never does I/O or reads clocks (vncd/ owns both)."""
+    root = Path(protocol.__file__).parent
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] in FORBIDDEN]
+    assert offenders == []

@@ -19,6 +19,7 @@ from protocol import (
     EndOfContinuousUpdates,
     Event,
     Fence,
+    Framebuffer,
     FramebufferUpdate,
     FramebufferUpdateRequest,
     KeyEvent,
@@ -37,7 +38,6 @@ from protocol import (
     SetPixelFormat,
     XvpMessage,
 )
-from protocol._framebuffer import Framebuffer
 from protocol.encodings import Encoding
 
 BGRX_WIRE = b"\x20\x18\x00\x01\x00\xff\x00\xff\x00\xff\x10\x08\x00\x00\x00\x00"

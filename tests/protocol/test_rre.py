@@ -135,15 +135,15 @@ def test_golden_rgb565_big_endian_two_colours() -> None:
 def test_golden_decode_paints_in_order_later_over_earlier() -> None:
     payload = rre_bytes(
         b"\x01",
-        (b"\x02", 0, 0, 3, 2),  # a block ...
-        (b"\x03", 1, 1, 2, 1),  # ... partly covered by the next one
+        (b"\x02", 0, 0, 2, 2),  # a block ...
+        (b"\x03", 1, 1, 2, 1),  # ... partly covered by the next one (6 pixels painted)
     )
     pf = PixelFormat(8, 8, False, True, 7, 7, 3, 0, 3, 6)  # BGR233: value 1 is red 1/7
     framebuffer = Framebuffer.blank(4, 3)
     rre.RREDecoder().decode(Rectangle(1, 1, 3, 2, Encoding.RRE, payload), pf, framebuffer)
-    values = np.array([[2, 2, 2], [2, 3, 3]])
+    values = np.array([[2, 2, 1], [2, 3, 3]])
     expected = quantise(np.zeros((2, 3, 4), np.uint8), pf)
-    expected[..., 2] = np.where(values == 3, 109, 73)  # red 3/7 and 2/7 of 255
+    expected[..., 2] = np.choose(values - 1, [36, 73, 109])  # red 1/7, 2/7, 3/7 of 255
     np.testing.assert_array_equal(framebuffer.pixels[1:3, 1:4], expected)
     assert not framebuffer.pixels[0].any() and not framebuffer.pixels[:, 0].any()
 
@@ -263,6 +263,7 @@ def test_truncated_payload_never_returns(count: int, missing: int, cuts: list[in
         ((0, 0, 4, 4), b"\0\0\0"),  # no header
         ((3, 3, 2, 2), rre_bytes(bytes(4))),  # leaves the framebuffer
         ((0, 0, 1, 1), rre_bytes(bytes(4), *[(b"\1" * 4, 0, 0, 1, 1)] * 2)),  # count
+        ((0, 0, 4, 4), rre_bytes(bytes(4), *[(b"\1" * 4, 0, 0, 3, 3)] * 2)),  # 18 of 16 px
     ],
 )
 def test_decode_rejects_bad_rectangles(box: tuple[int, int, int, int], payload: bytes) -> None:

@@ -37,7 +37,7 @@ def test_defaults() -> None:
     config = parse_config("", "test.toml")
     assert config == load_config(None) == Config()
     assert config.server == ServerConfig("127.0.0.1", 5900, "", "", "", 16, "")
-    assert config.source == SourceConfig("auto", "", (1280, 800), "xterm", 24)
+    assert config.source == SourceConfig("auto", "", (1280, 800), "xterm")
     assert config.capture == CaptureConfig(30)
     assert config.limits == LimitsConfig(1048576, 1024)
     assert config.log == LogConfig("info")
@@ -64,7 +64,6 @@ def test_every_key_can_be_set() -> None:
         display = ":3"
         geometry = "16x8192"
         command = ""
-        depth = 16
         [capture]
         max_fps = 240
         [limits]
@@ -110,9 +109,6 @@ BAD_VALUES = [
     ("source", "geometry", '"1280*800"', 'must be "WIDTHxHEIGHT", each 16..8192'),
     ("source", "geometry", "[1280, 800]", 'must be "WIDTHxHEIGHT", each 16..8192'),
     ("source", "command", "['xterm']", "must be a string"),
-    ("source", "depth", "32", "must be one of 16, 24"),
-    ("source", "depth", "24.0", "must be one of 16, 24"),
-    ("source", "depth", '"24"', "must be one of 16, 24"),
     ("capture", "max_fps", "0", "must be an integer 1..240"),
     ("capture", "max_fps", "241", "must be an integer 1..240"),
     ("capture", "max_fps", "29.97", "must be an integer 1..240"),

@@ -157,12 +157,13 @@ async def test_wrong_password_is_refused_and_view_only_password_cannot_inject():
         assert source.pointer == [(199, 5, 1)]  # clipped to the desktop
 
 
-async def test_held_keys_are_released_when_the_viewer_leaves():
+async def test_held_keys_and_buttons_are_released_when_the_viewer_leaves():
     source = ArraySource()
     async with running_hub(source) as hub:
         viewer = hub.connect()
         await viewer.handshake()
         await viewer.send(KeyEvent(True, 0xFFE1), KeyEvent(True, 0x41), KeyEvent(False, 0x41))
+        await viewer.send(PointerEvent(0b101, 30, 40))
         await viewer.request(incremental=False)
         await viewer.next_update()
         await viewer.stream.aclose()
@@ -170,6 +171,7 @@ async def test_held_keys_are_released_when_the_viewer_leaves():
             while source.keys[-1] != (0xFFE1, False):
                 await trio.sleep(0.01)
         assert source.keys == [(0xFFE1, True), (0x41, True), (0x41, False), (0xFFE1, False)]
+        assert source.pointer == [(30, 40, 0b101), (30, 40, 0)]
 
 
 async def test_a_viewer_that_never_reads_does_not_stall_the_others():

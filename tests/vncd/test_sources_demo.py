@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import types
+import unicodedata
 
 import numpy as np
 import pytest
@@ -269,6 +270,10 @@ def test_rejects_empty_geometry() -> None:
         (0x7F, None),
         (0x01000007, None),
         (0x0100D800, None),
+        (0x01000378, None),
+        (0x010000AD, "\u00ad"),
+        (0xAD, "\u00ad"),
+        (0x01002003, "\u2003"),
         (0x01110000, None),
     ],
 )
@@ -293,7 +298,7 @@ def test_modifier_set() -> None:
 @given(st.integers(0, 0xFFFFFFFF))
 def test_keysym_helpers_accept_any_u32(keysym: int) -> None:
     char = keysyms.keysym_to_char(keysym)
-    assert char is None or (len(char) == 1 and (char.isprintable() or char == "\u00a0"))
+    assert char is None or (len(char) == 1 and unicodedata.category(char) not in {"Cc", "Cs"})
     assert keysyms.keysym_name(keysym)
 
 
@@ -301,7 +306,7 @@ def test_keysym_helpers_accept_any_u32(keysym: int) -> None:
 
 
 def config(kind: str, **overrides: object) -> types.SimpleNamespace:
-    settings = {"display": None, "geometry": (320, 200), "command": "", "depth": 24}
+    settings = {"display": None, "geometry": (320, 200), "command": ""}
     return types.SimpleNamespace(kind=kind, **{**settings, **overrides})
 
 

@@ -337,7 +337,7 @@ def test_close_releases_held_buttons(display: str, button_window: Callable[..., 
 
 
 def config(kind: str, **overrides: object) -> types.SimpleNamespace:
-    settings = {"display": None, "geometry": (320, 200), "command": "", "depth": 24}
+    settings = {"display": None, "geometry": (320, 200), "command": ""}
     return types.SimpleNamespace(kind=kind, **{**settings, **overrides})
 
 
@@ -436,7 +436,7 @@ async def test_xvfb_with_a_missing_command_fails_cleanly() -> None:
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
-    [({"depth": 16}, "depth"), ({"command": "xterm -e 'unbalanced"}, "session command")],
+    [({"command": "xterm -e 'unbalanced"}, "session command")],
 )
 async def test_xvfb_refuses_bad_settings(overrides: dict, message: str) -> None:
     need_xvfb()

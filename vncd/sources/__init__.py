@@ -34,7 +34,7 @@ async def open_source(config: SourceConfig) -> AsyncIterator[Source]:
     if config.kind == "demo":
         yield DemoSource(config.geometry)
     elif config.kind == "xvfb":
-        async with open_xvfb(config.geometry, config.depth, config.command) as source:
+        async with open_xvfb(config.geometry, config.command) as source:
             yield source
     elif config.kind in ("x11", "auto"):
         source = await _attach(config)

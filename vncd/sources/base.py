@@ -26,7 +26,7 @@ class SourceStatistics:
     key_events: int
     pointer_events: int
     keysyms_bound: int = 0  # x11: keysyms we had to bind to a spare keycode
-    keysyms_dropped: int = 0  # x11: key presses lost because every spare keycode was held
+    keysyms_dropped: int = 0  # x11: presses not typed (not a keysym, or all spare keycodes held)
     capture_backend: str = ""  # x11: which mss backend captures ("xcb" or "xlib")
 
 
@@ -37,7 +37,6 @@ class SourceConfig(Protocol):
     display: str | None  # x11: None means $DISPLAY
     geometry: tuple[int, int]  # demo and xvfb: (width, height)
     command: str  # xvfb: session command, shlex-split; "" = none
-    depth: int  # xvfb: 24
 
 
 class Source(Protocol):

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 SPARE_KEYCODES = 16  # at most this many unused keycodes are borrowed for unmapped keysyms
 LAST_KEYSYM = 0x1FFFFFFF  # keysyms are 29-bit values (X11 protocol, section 5 "Keysyms")
 BUTTONS = 8  # RFB mask bits 0..7 are buttons 1..8 (rfbproto 7.5.5)
+ALL_BUTTONS = (1 << BUTTONS) - 1
 WHEEL_BUTTONS = frozenset({4, 5, 6, 7})  # clicks, not held states: press and release at once
 _X_GONE = (Xlib.error.ConnectionClosedError, OSError)
 
@@ -159,8 +160,6 @@ class _Keyboard:
 
     def _borrow(self, keysym: int) -> int | None:
         """Bind ``keysym`` to a spare keycode; None if every spare keycode is held down."""
-        if not 0 < keysym <= LAST_KEYSYM:
-            return None
         taken = set(self._borrowed.values())
         free = [keycode for keycode in self._spare if keycode not in taken]
         if free:
@@ -193,10 +192,10 @@ class _Keyboard:
             return
         found = self._find(keysym)
         if found is None:
-            keycode = self._borrow(keysym)
+            keycode = self._borrow(keysym) if 0 < keysym <= LAST_KEYSYM else None
             if keycode is None:
                 self.dropped += 1
-                log.warning("cannot type keysym %s: no keycode free", keysyms.keysym_name(keysym))
+                log.debug("cannot type keysym %s", keysyms.keysym_name(keysym))
                 return
             found = keycode, 0
         keycode, level = found
@@ -298,7 +297,7 @@ class X11Source:
         self._pointer_events += 1
         width, height = self.size
         position = min(max(x, 0), width - 1), min(max(y, 0), height - 1)
-        mask = button_mask & (1 << BUTTONS) - 1
+        mask = button_mask & ALL_BUTTONS
         with self._x_alive():
             if position != self._position:
                 xtest.fake_input(

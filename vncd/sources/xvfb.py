@@ -31,14 +31,10 @@ DEPTH = 24  # vncd captures 32-bit pixels, which Xvfb only gives at depth 24
 
 
 @asynccontextmanager
-async def open_xvfb(
-    geometry: tuple[int, int], depth: int = DEPTH, command: str = ""
-) -> AsyncIterator[X11Source]:
+async def open_xvfb(geometry: tuple[int, int], command: str = "") -> AsyncIterator[X11Source]:
     """Start Xvfb and ``command`` (shlex-split, "" = none), serve the display, stop both."""
     if shutil.which("Xvfb") is None:
         raise SourceError("Xvfb is not installed (Debian package: xvfb)")
-    if depth != DEPTH:
-        raise SourceError(f"Xvfb depth must be {DEPTH} (vncd captures 32-bit pixels), not {depth}")
     width, height = geometry
     try:
         session_argv = shlex.split(command)
