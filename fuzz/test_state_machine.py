@@ -54,8 +54,9 @@ from protocol import (
 )
 from protocol.security import SecurityType
 from protocol.security.vncauth import check_response, encrypt_challenge
+from tests.protocol.strategies import pixel_formats
 from tests.protocol.test_fuzz import CLIENT_TYPES, SERVER_TYPES, garbage
-from tests.protocol.test_messages import client_messages, pixel_formats, server_messages
+from tests.protocol.test_messages import client_messages, server_messages
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
 PASSWORD = "pa55word"

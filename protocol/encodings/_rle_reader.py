@@ -20,6 +20,7 @@ from ._rle_cpixel import CPixel
 from ._rle_tiles import (
     INDEX_BITS,
     MAX_PACKED,
+    MAX_PALETTE,
     PALETTE_RLE,
     PLAIN_RLE,
     RAW,
@@ -59,6 +60,7 @@ class TileReader:
         self._pieces: list[tuple[np.ndarray, np.ndarray]] = []  # ...and those done, as arrays
         self._parser = self._parse()
         self.need = 0
+        self.end = 0  # where the last tile ends, once need is 0
         self._resume()
 
     def feed(self, data: bytes | bytearray | memoryview) -> int:
@@ -91,13 +93,13 @@ class TileReader:
             tw = min(self._size, self._width - left * self._size)
             pixels = th * tw
             after = _MIN_TILE * (across * down - tile - 1)
-            if len(data) - pos < 1:
-                yield 1 + after
+            yield from self._wait(pos, 1, after)
             subencoding = data[pos]
             pos += 1
             if subencoding == RAW:
                 yield from self._wait(pos, pixels * size, after)
-                self._add(pos + size * np.arange(pixels), np.ones(pixels, np.int64))
+                if self._keep:
+                    self._add(pos + size * np.arange(pixels), np.ones(pixels, np.int64))
                 pos += pixels * size
             elif subencoding == SOLID:
                 yield from self._wait(pos, size, after)
@@ -120,7 +122,7 @@ class TileReader:
                 pos = yield from self._runs(pos, pixels, None, after)
             elif subencoding >= PALETTE_RLE + 2 or (self._reuse and subencoding == REUSE_RLE):
                 if subencoding == REUSE_RLE:
-                    palette = self._previous(palette, 127)
+                    palette = self._previous(palette, MAX_PALETTE)
                 else:
                     colours = subencoding - PALETTE_RLE
                     yield from self._wait(pos, colours * size, after)
@@ -208,7 +210,7 @@ class TileReader:
 
     def _run_length(self, pos: int, remaining: int) -> tuple[int, int] | None:
         """(length, end) of the run length at ``pos``: 1 + the sum of its bytes, every byte
-        but the last 255; None if its last byte has not arrived."""
+        but the last 255; None if its last byte has not arrived yet."""
         data, end = self.data, len(self.data)
         run = 1
         while pos < end and data[pos] == 255:
@@ -216,9 +218,9 @@ class TileReader:
             pos += 1
             if run > remaining:
                 break
-        if run <= remaining and pos == end:
-            return None
-        if pos < end:
+        else:
+            if pos == end:
+                return None
             run += data[pos]
         if run > remaining:
             raise self._error(f"a run of {run} pixels where {remaining} are left in the tile")
@@ -239,8 +241,6 @@ class TileReader:
 
     def _add(self, offsets: np.ndarray, lengths: np.ndarray) -> None:
         """Runs as arrays, after the ones collected as Python ints so far."""
-        if not self._keep:
-            return
         self._flush()
         self._pieces.append((offsets, lengths))
 

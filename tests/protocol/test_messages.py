@@ -39,6 +39,7 @@ from protocol import (
     XvpMessage,
 )
 from protocol.encodings import Encoding
+from tests.protocol.strategies import pixel_formats
 
 BGRX_WIRE = b"\x20\x18\x00\x01\x00\xff\x00\xff\x00\xff\x10\x08\x00\x00\x00\x00"
 RGB565 = PixelFormat(16, 16, True, True, 31, 63, 31, 11, 5, 0)
@@ -50,34 +51,6 @@ u16 = st.integers(0, 0xFFFF)
 u32 = st.integers(0, 0xFFFFFFFF)
 s32 = st.integers(-(2**31), 2**31 - 1)
 latin1 = st.text(st.characters(min_codepoint=0, max_codepoint=255), max_size=40)
-
-
-@st.composite
-def pixel_formats(draw: st.DrawFn) -> PixelFormat:
-    """Any format PixelFormat accepts: 8/16/32 bpp; true colour with channels of 2**n - 1
-    laid out in some order without overlap; colour-map formats with whatever max and shift
-    (7.4: unused there)."""
-    bpp = draw(st.sampled_from([8, 16, 32]))
-    depth = draw(st.integers(0, bpp))
-    big_endian = draw(st.booleans())
-    if not draw(st.booleans()):
-        maxima = draw(st.tuples(u16, u16, u16))
-        shifts = draw(st.tuples(u8, u8, u8))
-        return PixelFormat(bpp, depth, big_endian, False, *maxima, *shifts)
-    bits = [draw(st.integers(1, min(16, bpp - 2)))]
-    bits.append(draw(st.integers(1, min(16, bpp - 1 - bits[0]))))
-    bits.append(draw(st.integers(1, min(16, bpp - bits[0] - bits[1]))))
-    order = draw(st.permutations([0, 1, 2]))
-    shifts = [0, 0, 0]
-    position = 0
-    for channel in order:
-        position += draw(
-            st.integers(0, bpp - position - sum(bits[c] for c in order[order.index(channel) :]))
-        )
-        shifts[channel] = position
-        position += bits[channel]
-    maxima = [(1 << n) - 1 for n in bits]
-    return PixelFormat(bpp, depth, big_endian, True, *maxima, *shifts)
 
 
 screens = st.builds(Screen, u32, u16, u16, u16, u16, u32)

@@ -76,7 +76,7 @@ def test_every_key_can_be_set() -> None:
     )
     assert config == Config(
         ServerConfig("::", 0, "secret", "look", "", 1000, "office"),
-        SourceConfig("xvfb", ":3", (16, 8192), "", 16),
+        SourceConfig("xvfb", ":3", (16, 8192), ""),
         CaptureConfig(240),
         LimitsConfig(0, 65535),
         LogConfig("debug"),
