@@ -6,7 +6,7 @@ Adding an encoding: write its module (classes decorated with ``register_encoder`
 
 from __future__ import annotations
 
-from . import copyrect, pseudo, raw
+from . import copyrect, h264, hextile, pseudo, raw, rre, zlib
 from ._base import Decoder, Encoder, EncodeSettings, Reader
 from ._registry import (
     COMPRESS_LEVELS,
@@ -40,6 +40,8 @@ __all__ = [
     "copy_rect",
     "copyrect",
     "desktop_size",
+    "h264",
+    "hextile",
     "last_rect",
     "make_decoder",
     "make_encoder",
@@ -47,5 +49,7 @@ __all__ = [
     "raw",
     "register_decoder",
     "register_encoder",
+    "rre",
     "settings_from_encodings",
+    "zlib",
 ]

@@ -5,8 +5,8 @@
 each piece it knows a lower bound of the bytes still to come, so TRLE, which has no length
 prefix, can read exactly its payload off the wire (``need`` never asks past the end of a valid
 rectangle). ZRLE feeds it the whole inflated payload at once. Parsing records, for every run
-of equal pixels, the offset of its CPIXEL in the data and its length; ``pixels()`` turns those
-into wire pixels with a few whole-array operations.
+of equal pixels, the offset of its CPIXEL in the data and its length; ``apply()`` turns those
+into pixels with a few whole-array operations.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from collections.abc import Generator
 import numpy as np
 
 from .._errors import RemoteProtocolError
+from .._framebuffer import Framebuffer
+from .._pixelformat import PixelFormat, decode_pixels
 from ._rle_cpixel import CPixel
 from ._rle_tiles import (
     INDEX_BITS,
@@ -48,7 +50,7 @@ class TileReader:
         reuse_palettes: bool,
         keep: bool,
     ) -> None:
-        """``keep``: remember the runs for ``pixels()`` (False only walks, to find the end)."""
+        """``keep``: remember the runs for ``apply()`` (False only walks, to find the end)."""
         self.data = bytearray()
         self._name = name
         self._width, self._height, self._size = width, height, size
@@ -251,10 +253,19 @@ class TileReader:
 
     # --- results -----------------------------------------------------------------------
 
-    def pixels(self) -> np.ndarray:
-        """The rectangle's wire PIXELs, (height, width) in ``cpixel.dtype`` containers
-        (``.tobytes()`` is the rectangle as Raw). Only after every tile was read with
-        ``keep``."""
+    def apply(self, x: int, y: int, pixel_format: PixelFormat, framebuffer: Framebuffer) -> None:
+        """Draw the tiles, all read with ``keep``, at (x, y); the data must end with them."""
+        if self.need:
+            raise self._error(f"the data ends {len(self.data)} bytes into the tiles")
+        if self.end != len(self.data):
+            raise self._error(f"{len(self.data) - self.end} bytes follow the last tile")
+        wire = self._pixels().tobytes()
+        framebuffer.pixels[y : y + self._height, x : x + self._width] = decode_pixels(
+            wire, self._width, self._height, pixel_format, framebuffer.colour_map
+        )
+
+    def _pixels(self) -> np.ndarray:
+        """The rectangle's wire PIXELs, (height, width) in ``cpixel.dtype`` containers."""
         self._flush()
         if not self._pieces:
             return np.zeros((self._height, self._width), self._cpixel.dtype)

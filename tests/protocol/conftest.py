@@ -1,7 +1,7 @@
 """Drive a ServerConnection and a ClientConnection against each other.
 
-The helpers are handed out by session-scoped fixtures (they are plain functions, so Hypothesis
-tests can use them), which keeps test modules free of cross-imports.
+The helpers are handed out by session-scoped fixtures: plain functions, so Hypothesis tests
+can use them (function-scoped fixtures would be shared across examples).
 """
 
 from __future__ import annotations
