@@ -74,6 +74,12 @@ def _one_of(*choices: str | int) -> Check:
     return check
 
 
+def _boolean(value: Any) -> bool:
+    if type(value) is not bool:
+        raise ValueError("must be true or false")
+    return value
+
+
 def _text(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("must be a string")
@@ -139,6 +145,13 @@ class CaptureConfig:
 
 
 @attrs.frozen
+class EncodingsConfig:
+    """[encodings]: which optional encodings vncd offers to viewers that ask for them."""
+
+    h264: bool = _setting(False, _boolean)
+
+
+@attrs.frozen
 class LimitsConfig:
     """[limits]: caps on what one client may make the server hold."""
 
@@ -163,6 +176,7 @@ class Config:
     server: ServerConfig = attrs.field(factory=ServerConfig)
     source: SourceConfig = attrs.field(factory=SourceConfig)
     capture: CaptureConfig = attrs.field(factory=CaptureConfig)
+    encodings: EncodingsConfig = attrs.field(factory=EncodingsConfig)
     limits: LimitsConfig = attrs.field(factory=LimitsConfig)
     log: LogConfig = attrs.field(factory=LogConfig)
 
@@ -237,7 +251,8 @@ def _table_hook(structure: Callable[[Any, type], Any]) -> Callable[[Any, type], 
 
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=True)
-    for section in (ServerConfig, SourceConfig, CaptureConfig, LimitsConfig, LogConfig):
+    sections = (ServerConfig, SourceConfig, CaptureConfig, EncodingsConfig, LimitsConfig, LogConfig)
+    for section in sections:
         hooks = {
             field.name: override(struct_hook=_field_hook(field.metadata["check"]))
             for field in attrs.fields(section)

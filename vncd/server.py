@@ -11,6 +11,7 @@ from .config import Config
 from .frames import FrameBus
 from .session import Access, Hub, Session
 from .sources import open_source
+from .updates import offered_encodings
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,13 @@ async def serve(
     )
     async with open_source(config.source) as source, trio.open_nursery() as nursery:
         bus = FrameBus(source, config.capture.max_fps)
-        hub = Hub(source=source, bus=bus, access=access, name=config.server.name or source.name)
+        hub = Hub(
+            source=source,
+            bus=bus,
+            access=access,
+            name=config.server.name or source.name,
+            encodings=offered_encodings(config.encodings.h264),
+        )
         nursery.start_soon(bus.run)
         if handle_signals:
             nursery.start_soon(_stop_on_signal, nursery.cancel_scope)

@@ -86,6 +86,7 @@ class Hub:
     bus: FrameBus
     access: Access
     name: str
+    encodings: frozenset[int]  # the pixel encodings we offer (see updates.offered_encodings)
     sessions: set[Session] = attrs.Factory(set)
 
 
@@ -342,7 +343,7 @@ class Session:
             damage,
             refresh,
             self.pixel_format,
-            choose_encoding(self.encodings),
+            choose_encoding(self.encodings, self.pixel_format, self.hub.encodings),
             self.settings,
         )
         return FramebufferUpdate(rectangles) if rectangles else None

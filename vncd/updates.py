@@ -9,13 +9,13 @@ to run in a worker thread: numpy, zlib and libjpeg release the GIL.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 import attrs
 import numpy as np
 
 from protocol import PixelFormat, Rectangle
-from protocol.encodings import EncodeSettings, Encoding, make_encoder
+from protocol.encodings import ENCODERS, EncodeSettings, Encoding, make_encoder
 
 from .frames import TILE, changed_pixels
 
@@ -87,21 +87,26 @@ def exact_box(box: Box, new: np.ndarray, old: np.ndarray) -> Box | None:
     )
 
 
-def choose_encoding(client_encodings: Sequence[int]) -> int:
-    """The viewer's most preferred encoding that we can encode (Raw, which every viewer must
-    support, when none)."""
+def offered_encodings(h264: bool) -> frozenset[int]:
+    """The pixel encodings this server will use: every registered encoder, except the ones
+    that are off unless the configuration asks for them."""
+    offered = set(ENCODERS)
+    if not h264:
+        offered.discard(Encoding.OPEN_H264)
+    return frozenset(offered)
+
+
+def choose_encoding(
+    client_encodings: Sequence[int], pixel_format: PixelFormat, offered: Collection[int]
+) -> int:
+    """The viewer's most preferred encoding that we offer and that can carry its pixel
+    format (Raw, which every viewer must support, when none)."""
     for number in client_encodings:
-        if number >= 0 and number != Encoding.COPY_RECT and _can_encode(number):
-            return number
+        if number in offered:
+            supports = getattr(ENCODERS[number], "supports", None)
+            if supports is None or supports(pixel_format):
+                return number
     return Encoding.RAW
-
-
-def _can_encode(number: int) -> bool:
-    try:
-        make_encoder(number)
-    except KeyError:
-        return False
-    return True
 
 
 class UpdateBuilder:
@@ -151,11 +156,16 @@ class UpdateBuilder:
             if not box.empty:
                 send(box)
         candidates = [frame] if damage is None else tile_boxes(damage)
+        changed = []
         for candidate in candidates:
             candidate = candidate.intersect(frame)
             exact = None if candidate.empty else exact_box(candidate, pixels, viewer)
             if exact is not None:
-                send(exact)
+                changed.append(exact)
+        if changed and getattr(encoder, "whole_frame", False):
+            changed = [frame]  # a video codec keeps one context for the whole screen
+        for box in changed:
+            send(box)
         return rectangles
 
     def _encoder(self, encoding: int):

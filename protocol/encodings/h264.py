@@ -155,6 +155,8 @@ class H264Encoder:
     frame with ResetContext."""
 
     encoding = Encoding.OPEN_H264
+    #: Tells a server to hand over the whole frame whenever anything changed.
+    whole_frame = True
 
     def __init__(self) -> None:
         self._contexts: OrderedDict[_Geometry, _EncoderContext] = OrderedDict()

@@ -14,6 +14,7 @@ from vncd.config import (
     CaptureConfig,
     Config,
     ConfigError,
+    EncodingsConfig,
     LimitsConfig,
     LogConfig,
     ServerConfig,
@@ -66,6 +67,8 @@ def test_every_key_can_be_set() -> None:
         command = ""
         [capture]
         max_fps = 240
+        [encodings]
+        h264 = true
         [limits]
         max_cut_text = 0
         max_encodings = 65535
@@ -78,6 +81,7 @@ def test_every_key_can_be_set() -> None:
         ServerConfig("::", 0, "secret", "look", "", 1000, "office"),
         SourceConfig("xvfb", ":3", (16, 8192), ""),
         CaptureConfig(240),
+        EncodingsConfig(h264=True),
         LimitsConfig(0, 65535),
         LogConfig("debug"),
     )
@@ -112,6 +116,8 @@ BAD_VALUES = [
     ("capture", "max_fps", "0", "must be an integer 1..240"),
     ("capture", "max_fps", "241", "must be an integer 1..240"),
     ("capture", "max_fps", "29.97", "must be an integer 1..240"),
+    ("encodings", "h264", '"yes"', "must be true or false"),
+    ("encodings", "h264", "1", "must be true or false"),
     ("limits", "max_cut_text", "-1", "must be an integer 0..67108864"),
     ("limits", "max_cut_text", "67108865", "must be an integer 0..67108864"),
     ("limits", "max_encodings", "0", "must be an integer 1..65535"),
@@ -154,7 +160,8 @@ def test_unknown_key_lists_the_known_ones() -> None:
 
 def test_unknown_section_and_stray_top_level_key() -> None:
     assert problems_of("[sever]\nport = 1\n") == [
-        "test.toml: sever: unknown section (known sections: server, source, capture, limits, log)"
+        "test.toml: sever: unknown section "
+        "(known sections: server, source, capture, encodings, limits, log)"
     ]
     [problem] = problems_of("port = 1\n")
     assert problem.startswith("test.toml: port: unknown key outside any section")

@@ -13,9 +13,10 @@ import trio.testing
 
 from protocol import KeyEvent, PixelFormat, PointerEvent, SetPixelFormat
 from protocol._pixelformat import quantise
-from protocol.encodings import Encoding
+from protocol.encodings import ENCODERS, Encoding
 from vncd.frames import FrameBus
 from vncd.session import Access, Hub, Session
+from vncd.updates import offered_encodings
 
 from .viewer import Viewer
 
@@ -59,7 +60,13 @@ async def running_hub(source: ArraySource, **access):
     async with trio.open_nursery() as nursery:
         bus = FrameBus(source, max_fps=200)
         nursery.start_soon(bus.run)
-        hub = Hub(source=source, bus=bus, access=Access(**access), name=source.name)
+        hub = Hub(
+            source=source,
+            bus=bus,
+            access=Access(**access),
+            name=source.name,
+            encodings=offered_encodings(h264=True),
+        )
 
         def connect(lockstep: bool = False) -> Viewer:
             pair = (
@@ -256,3 +263,53 @@ async def test_colour_map_viewer_gets_a_palette_and_an_update():
         await viewer.next_update()
         want = quantise(source.pixels, colour_map)  # the server's 3-3-2 palette
         np.testing.assert_array_equal(viewer.framebuffer.pixels[..., :3], want[..., :3])
+
+
+LOSSY = {Encoding.JPEG, Encoding.OPEN_H264}
+FORMATS_TO_TRY = [
+    PixelFormat(32, 24, False, True, 255, 255, 255, 16, 8, 0),
+    PixelFormat(32, 24, True, True, 255, 255, 255, 0, 8, 16),
+    PixelFormat(16, 16, True, True, 31, 63, 31, 11, 5, 0),
+    PixelFormat(8, 8, False, False, 0, 0, 0, 0, 0, 0),
+]
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    error = np.mean((a[..., :3].astype(float) - b[..., :3].astype(float)) ** 2)
+    return float("inf") if error == 0 else 10 * np.log10(255**2 / error)
+
+
+@pytest.mark.parametrize("encoding", sorted(offered_encodings(h264=True)))
+@pytest.mark.parametrize("pixel_format", FORMATS_TO_TRY, ids=["bgrx", "xbgr-be", "565", "map"])
+async def test_every_encoding_keeps_the_viewer_exact_across_updates(encoding, pixel_format):
+    """Each encoder, through a real session and the protocol's own decoders, over several
+    updates (zlib streams and codec contexts carry over from one update to the next)."""
+    source = ArraySource(150, 90)
+    y, x = np.mgrid[0:90, 0:150]
+    source.pixels[..., 0], source.pixels[..., 1], source.pixels[..., 2] = x, y, x + y
+    source.pixels[60:80, 100:140] = source.capture()[0:20, 0:40]  # a few sharp edges
+    if encoding not in LOSSY:
+        source.pixels[5:25, 100:130] = np.random.default_rng(3).integers(0, 256, (20, 30, 4))
+    async with running_hub(source) as hub:
+        viewer = hub.connect()
+        await viewer.handshake(encodings=(encoding,))
+        await viewer.send(SetPixelFormat(pixel_format))
+        await viewer.request(incremental=False)
+        update = await viewer.next_update()
+        chosen = update.rectangles[0].encoding
+        supported = getattr(ENCODERS[encoding], "supports", lambda pf: True)(pixel_format)
+        assert chosen == (encoding if supported else Encoding.RAW)
+        for step in range(3):
+            source.pixels[10 + step * 20 : 30 + step * 20, 5:60] = (40 * step, 200, 90, 0)
+            await viewer.request()
+            await viewer.next_update()
+            want = quantise(source.pixels, pixel_format)
+            if chosen in LOSSY:
+                assert psnr(viewer.framebuffer.pixels, want) > 28
+            else:
+                np.testing.assert_array_equal(viewer.framebuffer.pixels[..., :3], want[..., :3])
+
+
+def test_h264_is_offered_only_when_configured():
+    assert Encoding.OPEN_H264 not in offered_encodings(h264=False)
+    assert Encoding.RAW in offered_encodings(h264=False)
