@@ -6,7 +6,7 @@ Adding an encoding: write its module (classes decorated with ``register_encoder`
 
 from __future__ import annotations
 
-from . import copyrect, h264, hextile, pseudo, raw, rre, zlib
+from . import copyrect, h264, hextile, jpeg, pseudo, raw, rre, tight, tightpng, zlib
 from ._base import Decoder, Encoder, EncodeSettings, Reader
 from ._registry import (
     COMPRESS_LEVELS,
@@ -42,6 +42,7 @@ __all__ = [
     "desktop_size",
     "h264",
     "hextile",
+    "jpeg",
     "last_rect",
     "make_decoder",
     "make_encoder",
@@ -51,5 +52,7 @@ __all__ = [
     "register_encoder",
     "rre",
     "settings_from_encodings",
+    "tight",
+    "tightpng",
     "zlib",
 ]

@@ -221,6 +221,20 @@ def test_arbitrary_bytes_only_raise_remote_protocol_errors(data: bytes, pf: Pixe
 JPEG_8X8 = simplejpeg.encode_jpeg(np.zeros((8, 8, 4), np.uint8), 80, "BGRX")
 
 
+def test_sides_beyond_libjpeg_are_split() -> None:
+    pixels = np.zeros((1, jpeg.MAX_SIDE + 3, 4), np.uint8)
+    rectangles = make_encoder(JPEG).encode(pixels, 0, 5, BGRX, EncodeSettings())
+    assert [(r.x, r.y, r.width, r.height) for r in rectangles] == [
+        (0, 5, jpeg.MAX_SIDE, 1),
+        (jpeg.MAX_SIDE, 5, 3, 1),
+    ]
+    tall = make_encoder(JPEG).encode(pixels.transpose(1, 0, 2), 2, 0, BGRX, EncodeSettings())
+    assert [(r.x, r.y, r.width, r.height) for r in tall] == [
+        (2, 0, 1, jpeg.MAX_SIDE),
+        (2, jpeg.MAX_SIDE, 1, 3),
+    ]
+
+
 def test_registered_and_empty() -> None:
     assert isinstance(make_encoder(JPEG), jpeg.JPEGEncoder)
     assert isinstance(make_decoder(JPEG), jpeg.JPEGDecoder)

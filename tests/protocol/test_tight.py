@@ -276,7 +276,9 @@ def test_decoder_resets_the_streams_it_is_told_to() -> None:
     assert (framebuffer.pixels == pixels).all()
     # Bits of other streams leave stream 0 alone: the next rectangle continues it.
     following = fresh.compress(rgb) + fresh.flush(zlib.Z_SYNC_FLUSH)
+    framebuffer.pixels[:] = 0
     decoder.decode(copy_rect(pixels, following, control=0x0E), BGRX, framebuffer)
+    assert (framebuffer.pixels == pixels).all()
 
 
 def test_encoder_resets_a_stream_when_its_level_changes() -> None:
