@@ -6,7 +6,7 @@ Adding an encoding: write its module (classes decorated with ``register_encoder`
 
 from __future__ import annotations
 
-from . import copyrect, h264, hextile, jpeg, pseudo, raw, rre, tight, tightpng, zlib
+from . import copyrect, h264, hextile, jpeg, pseudo, raw, rre, tight, tightpng, trle, zlib, zrle
 from ._base import Decoder, Encoder, EncodeSettings, Reader
 from ._registry import (
     COMPRESS_LEVELS,
@@ -54,5 +54,7 @@ __all__ = [
     "settings_from_encodings",
     "tight",
     "tightpng",
+    "trle",
     "zlib",
+    "zrle",
 ]
