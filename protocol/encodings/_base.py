@@ -19,12 +19,38 @@ from typing import Protocol
 import attrs
 import numpy as np
 
+from .._errors import RemoteProtocolError
 from .._events import Rectangle
 from .._framebuffer import Framebuffer
 from .._pixelformat import PixelFormat
 
 #: A resumable parser: yields byte counts, is sent that many bytes, returns T.
 Reader = Generator[int, bytes, "object"]
+
+#: Largest single read: a header claiming a huge body gets memory only as fast as the bytes
+#: actually arrive.
+CHUNK = 1 << 20
+
+
+def read_bytes(count: int) -> Generator[int, bytes, bytes]:
+    """A reader for ``count`` bytes, asked for in chunks so memory follows the bytes that
+    arrived."""
+    chunks = []
+    while count:
+        size = min(count, CHUNK)
+        chunks.append((yield size))
+        count -= size
+    return b"".join(chunks)
+
+
+def require_inside(framebuffer: Framebuffer, rectangle: Rectangle, name: str) -> None:
+    """RemoteProtocolError unless a pixel rectangle lies inside the framebuffer."""
+    x, y, width, height = rectangle.x, rectangle.y, rectangle.width, rectangle.height
+    if not framebuffer.contains(x, y, width, height):
+        raise RemoteProtocolError(
+            f"{name} {width}x{height} at ({x}, {y}) leaves the "
+            f"{framebuffer.width}x{framebuffer.height} framebuffer"
+        )
 
 
 @attrs.frozen(slots=True)

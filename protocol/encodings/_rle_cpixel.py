@@ -7,6 +7,8 @@ bytes: then it is only those three bytes. Which three, when the colour bits fit 
 but the decoders viewers ship (TigerVNC, libvncclient) and libvncserver's encoder take the
 first three bytes on the wire whenever the colour fits in them: the least significant of a
 little-endian pixel, the *most* significant of a big-endian one. We follow the decoders.
+Depth counts as the spec and TigerVNC say (libvncserver and libvncclient ignore it): a client
+declaring depth 32 gets whole PIXELs even if its colours fit in three bytes.
 """
 
 from __future__ import annotations

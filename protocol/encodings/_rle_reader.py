@@ -57,9 +57,10 @@ class TileReader:
         self._cpixel = cpixel
         self._reuse = reuse_palettes
         self._keep = keep
-        self._offsets: list[int] = []  # the run being built, as Python ints...
+        # Runs as (CPIXEL offset, length): the latest as Python ints, the rest as arrays.
+        self._offsets: list[int] = []
         self._lengths: list[int] = []
-        self._pieces: list[tuple[np.ndarray, np.ndarray]] = []  # ...and those done, as arrays
+        self._pieces: list[tuple[np.ndarray, np.ndarray]] = []
         self._parser = self._parse()
         self.need = 0
         self.end = 0  # where the last tile ends, once need is 0
@@ -105,8 +106,9 @@ class TileReader:
                 pos += pixels * size
             elif subencoding == SOLID:
                 yield from self._wait(pos, size, after)
-                self._offsets.append(pos)
-                self._lengths.append(pixels)
+                if self._keep:
+                    self._offsets.append(pos)
+                    self._lengths.append(pixels)
                 pos += size
             elif subencoding <= MAX_PACKED or (self._reuse and subencoding == REUSE_PACKED):
                 if subencoding == REUSE_PACKED:

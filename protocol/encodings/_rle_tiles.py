@@ -85,7 +85,7 @@ def _groups(values: np.ndarray, size: int) -> list[_Group]:
     ]
 
 
-@attrs.define
+@attrs.frozen
 class _Analysis:
     """What the encoder learnt about one group's tiles."""
 
@@ -147,7 +147,7 @@ def _keys(ids: np.ndarray, values: np.ndarray) -> np.ndarray:
     return ids.astype(np.uint64) << np.uint64(32) | values.astype(np.uint64)
 
 
-@attrs.define
+@attrs.frozen
 class _Plan:
     """Every tile's chosen form, in wire order, and the palettes they index."""
 
@@ -199,6 +199,8 @@ def _plan(analyses: list[_Analysis], tiles: int, size: int, reuse_palettes: bool
 def _same_palette_as_previous(
     colours: np.ndarray, palette_keys: np.ndarray, palette_start: np.ndarray
 ) -> np.ndarray:
+    """Per tile: its palette equals the previous tile's, colour for colour (palettes are
+    sorted, so equal sets compare equal)."""
     same = np.zeros(len(colours), bool)
     candidates = 1 + np.flatnonzero(
         (colours[1:] == colours[:-1]) & (colours[1:] >= 2) & (colours[1:] <= MAX_PALETTE)
@@ -306,12 +308,12 @@ def _add_bodies(bodies: _Parts, analysis: _Analysis, plan: _Plan, cpixel: CPixel
     bodies.add_rows(ids[rows], raw)
 
     packed = choice == _PACKED
-    bits = _index_bits(plan.colours[ids])
-    for width in (1, 2, 4):
-        rows = np.flatnonzero(packed & (bits == width))
+    index_bits = _index_bits(plan.colours[ids])
+    for bits in (1, 2, 4):
+        rows = np.flatnonzero(packed & (index_bits == bits))
         indices = plan.palette_index(np.repeat(ids[rows], tiles.shape[1]), tiles[rows].ravel())
         shaped = indices.reshape(len(rows), group.height, group.width)
-        bodies.add_rows(ids[rows], _pack(shaped, width))
+        bodies.add_rows(ids[rows], _pack(shaped, bits))
 
     for form in (_PALETTE_RLE, _PLAIN_RLE):
         rows = np.flatnonzero(choice == form)

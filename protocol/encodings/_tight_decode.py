@@ -16,6 +16,7 @@ from .._errors import RemoteProtocolError
 from .._events import Rectangle
 from .._framebuffer import Framebuffer
 from .._pixelformat import PixelFormat
+from ._base import require_inside
 from ._tight_jpeg import decode_jpeg
 from ._tight_pixels import tpixels_for
 from ._tight_wire import Flavour, Method, TightRect, parse, recording, run_over
@@ -41,11 +42,7 @@ class TightFamilyDecoder(abc.ABC):
     ) -> None:
         fields = run_over(parse(rectangle, pixel_format, self.flavour), rectangle.payload)
         x, y, width, height = rectangle.x, rectangle.y, rectangle.width, rectangle.height
-        if not framebuffer.contains(x, y, width, height):
-            raise RemoteProtocolError(
-                f"{self.flavour.value} {width}x{height} at ({x}, {y}) leaves the "
-                f"{framebuffer.width}x{framebuffer.height} framebuffer"
-            )
+        require_inside(framebuffer, rectangle, self.flavour.value)
         # 7.7.6 [NOTE1]: reset what the control byte says, whatever the method.
         self._streams.reset(fields.resets)
         colour_map = framebuffer.colour_map

@@ -16,8 +16,8 @@ import attrs
 from .._errors import RemoteProtocolError
 from .._events import Rectangle
 from .._pixelformat import PixelFormat
+from ._base import read_bytes
 from ._tight_pixels import tpixels_for
-from .raw import CHUNK
 
 #: Bits 7-4 of the compression-control byte (7.7.6).
 FILL = 0x8
@@ -93,16 +93,6 @@ def read_compact_length() -> Generator[int, bytes, int]:
             return value
     (byte,) = yield 1
     return value | byte << 14
-
-
-def read_bytes(count: int) -> Generator[int, bytes, bytes]:
-    """``count`` bytes, asked for in chunks so memory follows the bytes that arrived."""
-    chunks = []
-    while count:
-        size = min(count, CHUNK)
-        chunks.append((yield size))
-        count -= size
-    return b"".join(chunks)
 
 
 def basic_raw_size(width: int, height: int, palette_size: int, tpixel_size: int) -> int:

@@ -36,7 +36,7 @@ from .._errors import LocalProtocolError, RemoteProtocolError
 from .._events import Rectangle
 from .._framebuffer import Framebuffer
 from .._pixelformat import PixelFormat
-from ._base import EncodeSettings
+from ._base import EncodeSettings, read_bytes, require_inside
 from ._registry import Encoding, register_decoder, register_encoder
 
 try:
@@ -64,8 +64,6 @@ ENCODER_CONTEXTS = 4
 BYTES_PER_PIXEL_LIMIT = 8
 HEADER_SLACK = 1 << 16
 MAX_LENGTH = 64 << 20
-#: Reads of the body are at most this long, so memory grows only as bytes arrive.
-CHUNK = 1 << 20
 
 #: CRF when the client sent no quality: x264's own default, about quality level 6.
 DEFAULT_CRF = 23
@@ -257,12 +255,7 @@ class H264Decoder:
                 f"Open H.264 length {remaining} exceeds {limit} for a "
                 f"{rectangle.width}x{rectangle.height} rectangle"
             )
-        chunks = [header]
-        while remaining:
-            size = min(remaining, CHUNK)
-            chunks.append((yield size))
-            remaining -= size
-        return b"".join(chunks)
+        return header + (yield from read_bytes(remaining))
 
     def decode(
         self, rectangle: Rectangle, pixel_format: PixelFormat, framebuffer: Framebuffer
@@ -276,11 +269,7 @@ class H264Decoder:
             raise RemoteProtocolError(
                 f"Open H.264 length {length} but {len(payload) - _HEADER.size} bytes of data"
             )
-        if not framebuffer.contains(x, y, width, height):
-            raise RemoteProtocolError(
-                f"Open H.264 {width}x{height} at ({x}, {y}) leaves the "
-                f"{framebuffer.width}x{framebuffer.height} framebuffer"
-            )
+        require_inside(framebuffer, rectangle, "Open H.264")
         geometry = (x, y, width, height)
         # Flags apply before the data; an empty body is a control message.
         if flags & RESET_ALL_CONTEXTS:

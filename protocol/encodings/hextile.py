@@ -25,7 +25,7 @@ from .._errors import RemoteProtocolError
 from .._events import Rectangle
 from .._framebuffer import Framebuffer
 from .._pixelformat import PixelFormat, decode_pixels
-from ._base import EncodeSettings
+from ._base import EncodeSettings, require_inside
 from ._registry import Encoding, register_decoder, register_encoder
 from .rre import paint_rectangles, subrectangles, value_dtype, wire_values
 
@@ -314,11 +314,7 @@ class HextileDecoder:
         self, rectangle: Rectangle, pixel_format: PixelFormat, framebuffer: Framebuffer
     ) -> None:
         x, y, width, height = rectangle.x, rectangle.y, rectangle.width, rectangle.height
-        if not framebuffer.contains(x, y, width, height):
-            raise RemoteProtocolError(
-                f"Hextile {width}x{height} at ({x}, {y}) leaves the "
-                f"{framebuffer.width}x{framebuffer.height} framebuffer"
-            )
+        require_inside(framebuffer, rectangle, "Hextile")
         if not width or not height:
             if rectangle.payload:
                 raise RemoteProtocolError("an empty Hextile rectangle carries bytes")

@@ -24,10 +24,10 @@ from .._errors import RemoteProtocolError
 from .._events import Rectangle
 from .._framebuffer import Framebuffer
 from .._pixelformat import PixelFormat
-from ._base import EncodeSettings
+from ._base import EncodeSettings, read_bytes, require_inside
 from ._registry import Encoding, register_decoder, register_encoder
 from ._tight_jpeg import decode_jpeg, jpeg_parameters
-from ._tight_wire import read_bytes, recording, run_over
+from ._tight_wire import recording, run_over
 
 #: libjpeg's largest image side.
 MAX_SIDE = 65500
@@ -87,11 +87,7 @@ class JPEGDecoder:
     ) -> None:
         segments = run_over(_segments(_limit(rectangle)), rectangle.payload)
         x, y, width, height = rectangle.x, rectangle.y, rectangle.width, rectangle.height
-        if not framebuffer.contains(x, y, width, height):
-            raise RemoteProtocolError(
-                f"JPEG {width}x{height} at ({x}, {y}) leaves the "
-                f"{framebuffer.width}x{framebuffer.height} framebuffer"
-            )
+        require_inside(framebuffer, rectangle, "JPEG")
         present = {
             marker: [segment for segment in segments if segment[1] == marker]
             for marker in self._tables

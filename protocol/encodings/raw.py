@@ -10,12 +10,8 @@ from .._errors import RemoteProtocolError
 from .._events import Rectangle
 from .._framebuffer import Framebuffer
 from .._pixelformat import PixelFormat, decode_pixels, encode_pixels
-from ._base import EncodeSettings
+from ._base import EncodeSettings, read_bytes, require_inside
 from ._registry import Encoding, register_decoder, register_encoder
-
-#: Largest single read: a header claiming 65535 x 65535 pixels gets memory only as fast as
-#: the bytes actually arrive.
-CHUNK = 1 << 20
 
 
 @register_encoder
@@ -45,22 +41,13 @@ class RawDecoder:
         self, rectangle: Rectangle, pixel_format: PixelFormat
     ) -> Generator[int, bytes, bytes]:
         remaining = rectangle.width * rectangle.height * pixel_format.bytes_per_pixel
-        chunks = []
-        while remaining:
-            size = min(remaining, CHUNK)
-            chunks.append((yield size))
-            remaining -= size
-        return b"".join(chunks)
+        return (yield from read_bytes(remaining))
 
     def decode(
         self, rectangle: Rectangle, pixel_format: PixelFormat, framebuffer: Framebuffer
     ) -> None:
         x, y, width, height = rectangle.x, rectangle.y, rectangle.width, rectangle.height
-        if not framebuffer.contains(x, y, width, height):
-            raise RemoteProtocolError(
-                f"raw {width}x{height} at ({x}, {y}) leaves the "
-                f"{framebuffer.width}x{framebuffer.height} framebuffer"
-            )
+        require_inside(framebuffer, rectangle, "raw")
         try:
             pixels = decode_pixels(
                 rectangle.payload, width, height, pixel_format, framebuffer.colour_map

@@ -29,9 +29,8 @@ from .._errors import RemoteProtocolError
 from .._events import Rectangle
 from .._framebuffer import Framebuffer
 from .._pixelformat import PixelFormat, decode_pixels, encode_pixels
-from ._base import EncodeSettings
+from ._base import EncodeSettings, read_bytes, require_inside
 from ._registry import Encoding, register_decoder, register_encoder
-from .raw import CHUNK
 
 _COUNT = struct.Struct(">I")  # number-of-subrectangles
 _VALUE_TYPES = {1: np.uint8, 2: np.uint16, 4: np.uint32}
@@ -198,23 +197,13 @@ class RREDecoder:
         header = yield _COUNT.size + pixel_format.bytes_per_pixel
         (count,) = _COUNT.unpack_from(header)
         _check_count(count, rectangle)
-        chunks = [header]
-        remaining = count * _record_dtype(pixel_format).itemsize
-        while remaining:
-            size = min(remaining, CHUNK)
-            chunks.append((yield size))
-            remaining -= size
-        return b"".join(chunks)
+        return header + (yield from read_bytes(count * _record_dtype(pixel_format).itemsize))
 
     def decode(
         self, rectangle: Rectangle, pixel_format: PixelFormat, framebuffer: Framebuffer
     ) -> None:
         x, y, width, height = rectangle.x, rectangle.y, rectangle.width, rectangle.height
-        if not framebuffer.contains(x, y, width, height):
-            raise RemoteProtocolError(
-                f"RRE {width}x{height} at ({x}, {y}) leaves the "
-                f"{framebuffer.width}x{framebuffer.height} framebuffer"
-            )
+        require_inside(framebuffer, rectangle, "RRE")
         payload, dtype = rectangle.payload, value_dtype(pixel_format)
         header_size = _COUNT.size + dtype.itemsize
         record = _record_dtype(pixel_format)

@@ -12,16 +12,14 @@ from collections.abc import Generator
 
 import numpy as np
 
-from .._errors import RemoteProtocolError
 from .._events import Rectangle
 from .._framebuffer import Framebuffer
 from .._pixelformat import PixelFormat
-from ._base import EncodeSettings
+from ._base import CHUNK, EncodeSettings, require_inside
 from ._registry import Encoding, register_decoder, register_encoder
 from ._rle_cpixel import cpixel_for
 from ._rle_reader import TileReader
 from ._rle_tiles import encode_tiles
-from .raw import CHUNK
 
 TILE = 16
 
@@ -74,12 +72,7 @@ class TrleDecoder:
     def decode(
         self, rectangle: Rectangle, pixel_format: PixelFormat, framebuffer: Framebuffer
     ) -> None:
-        x, y, width, height = rectangle.x, rectangle.y, rectangle.width, rectangle.height
-        if not framebuffer.contains(x, y, width, height):
-            raise RemoteProtocolError(
-                f"TRLE {width}x{height} at ({x}, {y}) leaves the "
-                f"{framebuffer.width}x{framebuffer.height} framebuffer"
-            )
+        require_inside(framebuffer, rectangle, "TRLE")
         tiles = _reader(rectangle, pixel_format, keep=True)
         tiles.feed(rectangle.payload)
-        tiles.apply(x, y, pixel_format, framebuffer)
+        tiles.apply(rectangle.x, rectangle.y, pixel_format, framebuffer)

@@ -27,9 +27,8 @@ from .._errors import RemoteProtocolError
 from .._events import Rectangle
 from .._framebuffer import Framebuffer
 from .._pixelformat import PixelFormat, decode_pixels, encode_pixels
-from ._base import EncodeSettings
+from ._base import EncodeSettings, read_bytes, require_inside
 from ._registry import Encoding, register_decoder, register_encoder
-from .raw import CHUNK
 
 DEFAULT_COMPRESS_LEVEL = 2
 _LENGTH = struct.Struct(">I")
@@ -100,23 +99,13 @@ class ZlibDecoder:
             raise RemoteProtocolError(
                 f"zlib length {length} is too long for {rectangle.width}x{rectangle.height} pixels"
             )
-        chunks = [header]
-        remaining = length
-        while remaining:
-            size = min(remaining, CHUNK)
-            chunks.append((yield size))
-            remaining -= size
-        return b"".join(chunks)
+        return header + (yield from read_bytes(length))
 
     def decode(
         self, rectangle: Rectangle, pixel_format: PixelFormat, framebuffer: Framebuffer
     ) -> None:
         x, y, width, height = rectangle.x, rectangle.y, rectangle.width, rectangle.height
-        if not framebuffer.contains(x, y, width, height):
-            raise RemoteProtocolError(
-                f"zlib {width}x{height} at ({x}, {y}) leaves the "
-                f"{framebuffer.width}x{framebuffer.height} framebuffer"
-            )
+        require_inside(framebuffer, rectangle, "zlib")
         payload = memoryview(rectangle.payload)
         if len(payload) < _LENGTH.size or _LENGTH.unpack_from(payload)[0] != len(payload) - 4:
             raise RemoteProtocolError(f"zlib payload of {len(payload)} bytes has a bad length")

@@ -15,12 +15,11 @@ from .._errors import RemoteProtocolError
 from .._events import Rectangle
 from .._framebuffer import Framebuffer
 from .._pixelformat import PixelFormat
-from ._base import EncodeSettings
+from ._base import EncodeSettings, read_bytes, require_inside
 from ._registry import Encoding, register_decoder, register_encoder
 from ._rle_cpixel import cpixel_for
 from ._rle_reader import TileReader
 from ._rle_tiles import MAX_PALETTE, encode_tiles
-from .raw import CHUNK
 
 TILE = 64
 #: zlib level when the client sent no compression level: zlib's own default; above it RFB
@@ -83,7 +82,7 @@ class ZrleEncoder:
         return [Rectangle(x, y, width, height, self.encoding, payload)]
 
 
-def largest_tiles(width: int, height: int, pixel_format: PixelFormat) -> int:
+def _largest_tiles(width: int, height: int, pixel_format: PixelFormat) -> int:
     """More bytes than the tiles of a width x height rectangle can take: every tile a full
     palette plus every pixel a run of its own (plain RLE's CPIXEL + 1 byte, or palette RLE's
     2 bytes)."""
@@ -92,10 +91,10 @@ def largest_tiles(width: int, height: int, pixel_format: PixelFormat) -> int:
     return tiles * (1 + MAX_PALETTE * size) + width * height * (size + 2)
 
 
-def largest_payload(width: int, height: int, pixel_format: PixelFormat) -> int:
+def _largest_payload(width: int, height: int, pixel_format: PixelFormat) -> int:
     """The longest zlib data we accept for a rectangle: its largest tiles stored uncompressed
     (deflate adds 5 bytes per 64 KiB block) with room for flush markers."""
-    tiles = largest_tiles(width, height, pixel_format)
+    tiles = _largest_tiles(width, height, pixel_format)
     return tiles + tiles // 4 + 1024
 
 
@@ -113,28 +112,19 @@ class ZrleDecoder:
     ) -> Generator[int, bytes, bytes]:
         header = yield _LENGTH.size
         (remaining,) = _LENGTH.unpack(header)
-        limit = largest_payload(rectangle.width, rectangle.height, pixel_format)
+        limit = _largest_payload(rectangle.width, rectangle.height, pixel_format)
         if remaining > limit:
             raise RemoteProtocolError(
                 f"ZRLE {rectangle.width}x{rectangle.height} claims {remaining} bytes of zlib "
                 f"data, more than the {limit} its largest tiles can take"
             )
-        chunks = [header]
-        while remaining:
-            size = min(remaining, CHUNK)
-            chunks.append((yield size))
-            remaining -= size
-        return b"".join(chunks)
+        return header + (yield from read_bytes(remaining))
 
     def decode(
         self, rectangle: Rectangle, pixel_format: PixelFormat, framebuffer: Framebuffer
     ) -> None:
         x, y, width, height = rectangle.x, rectangle.y, rectangle.width, rectangle.height
-        if not framebuffer.contains(x, y, width, height):
-            raise RemoteProtocolError(
-                f"ZRLE {width}x{height} at ({x}, {y}) leaves the "
-                f"{framebuffer.width}x{framebuffer.height} framebuffer"
-            )
+        require_inside(framebuffer, rectangle, "ZRLE")
         payload = rectangle.payload
         if len(payload) < _LENGTH.size or _LENGTH.unpack_from(payload)[0] != len(payload) - 4:
             raise RemoteProtocolError("ZRLE payload is not a U32 length and that many bytes")
@@ -147,7 +137,7 @@ class ZrleDecoder:
             reuse_palettes=False,
             keep=True,
         )
-        tiles.feed(self._inflate(payload[4:], largest_tiles(width, height, pixel_format)))
+        tiles.feed(self._inflate(payload[4:], _largest_tiles(width, height, pixel_format)))
         tiles.apply(x, y, pixel_format, framebuffer)
 
     def _inflate(self, data: bytes, limit: int) -> bytes:

@@ -26,7 +26,8 @@ from protocol.encodings import (
     register_decoder,
     settings_from_encodings,
 )
-from protocol.encodings.raw import CHUNK, RawDecoder, RawEncoder
+from protocol.encodings._base import CHUNK
+from protocol.encodings.raw import RawDecoder, RawEncoder
 
 from .roundtrip import (
     FORMATS,

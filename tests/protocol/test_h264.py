@@ -22,7 +22,7 @@ from protocol._events import Rectangle
 from protocol._framebuffer import Framebuffer
 from protocol._pixelformat import BGRX
 from protocol.encodings import h264
-from protocol.encodings._base import EncodeSettings
+from protocol.encodings._base import CHUNK, EncodeSettings
 from protocol.encodings._registry import DECODERS, ENCODERS, Encoding
 
 from .roundtrip import FORMATS, NEED, RGB565, cut_lists, feed, split, through_the_wire
@@ -385,7 +385,7 @@ def test_length_is_checked_before_the_body() -> None:
         reader.send(struct.pack(">II", limit + 1, 0))
     reader = h264.H264Decoder().read_payload(Rectangle(0, 0, 4000, 4000, 50), BGRX)
     next(reader)
-    assert reader.send(struct.pack(">II", 5 << 20, 0)) == h264.CHUNK  # bounded reads
+    assert reader.send(struct.pack(">II", 5 << 20, 0)) == CHUNK  # bounded reads
     assert feed(h264.H264Decoder().read_payload(rectangle, BGRX), [b"\0" * 7]) is NEED
 
 

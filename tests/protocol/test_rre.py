@@ -20,6 +20,7 @@ from protocol._events import Rectangle
 from protocol._framebuffer import Framebuffer
 from protocol._pixelformat import BGRX, PixelFormat, quantise
 from protocol.encodings import EncodeSettings, Encoding, make_decoder, make_encoder, rre
+from protocol.encodings._base import CHUNK
 
 from .roundtrip import (
     FORMATS,
@@ -242,7 +243,7 @@ def test_reader_rejects_a_count_beyond_the_pixels_before_reading_it() -> None:
 def test_reader_of_a_huge_count_asks_in_bounded_chunks() -> None:
     reader = rre.RREDecoder().read_payload(Rectangle(0, 0, 0xFFFF, 0xFFFF, Encoding.RRE), BGRX)
     next(reader)
-    assert reader.send(struct.pack(">I", 0xFFFF * 0xFFFF) + bytes(4)) == rre.CHUNK
+    assert reader.send(struct.pack(">I", 0xFFFF * 0xFFFF) + bytes(4)) == CHUNK
 
 
 @settings(max_examples=50, deadline=None)

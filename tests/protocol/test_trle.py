@@ -6,6 +6,8 @@ every subencoding, and an independent generator of valid tile streams for the de
 
 from __future__ import annotations
 
+import contextlib
+
 import attrs
 import numpy as np
 import pytest
@@ -17,7 +19,7 @@ from protocol._events import Rectangle
 from protocol._framebuffer import Framebuffer
 from protocol._pixelformat import BGRX, PixelFormat, decode_pixels, quantise
 from protocol.encodings import EncodeSettings, Encoding, make_decoder, make_encoder, trle
-from protocol.encodings.raw import CHUNK
+from protocol.encodings._base import CHUNK
 
 from .roundtrip import FORMATS, NEED, RGB565, cut_lists, feed, palette_framebuffer, split
 from .strategies import any_format
@@ -173,38 +175,99 @@ def decode_trle(payload: bytes, width: int, height: int, pf: PixelFormat = BGR23
 @pytest.mark.parametrize(
     ("width", "height", "payload", "values"),
     [
-        pytest.param(2, 2, bytes([0, RED, GREEN, BLUE, WHITE]), [[RED, GREEN], [BLUE, WHITE]],
-                     id="raw"),
+        pytest.param(
+            2, 2, bytes([0, RED, GREEN, BLUE, WHITE]), [[RED, GREEN], [BLUE, WHITE]], id="raw"
+        ),
         pytest.param(3, 2, bytes([1, GREEN]), [[GREEN] * 3] * 2, id="solid"),
-        pytest.param(3, 2, bytes([2, BLACK, WHITE, 0b101_00000, 0b010_00000]),
-                     [[WHITE, BLACK, WHITE], [BLACK, WHITE, BLACK]], id="packed 1 bit"),
-        pytest.param(5, 1, bytes([3, RED, GREEN, BLUE, 0b00_01_10_01, 0b10_000000]),
-                     [[RED, GREEN, BLUE, GREEN, BLUE]], id="packed 2 bits"),
-        pytest.param(3, 2, bytes([5, RED, GREEN, BLUE, WHITE, BLACK, 0x01, 0x20, 0x34, 0x00]),
-                     [[RED, GREEN, BLUE], [WHITE, BLACK, RED]], id="packed 4 bits"),
-        pytest.param(16, 16, bytes([128, RED, 254, GREEN, 0]), [[RED] * 16] * 15 + [
-                     [RED] * 15 + [GREEN]], id="plain RLE 255 + 1"),
-        pytest.param(16, 16, bytes([128, BLUE, 255, 0]), [[BLUE] * 16] * 16,
-                     id="plain RLE 256 = 255, 0"),
-        pytest.param(4, 1, bytes([130, RED, GREEN, 0x81, 1, 0x00, 0x01]),
-                     [[GREEN, GREEN, RED, GREEN]], id="palette RLE"),
-        pytest.param(2, 1, bytes([130, RED, GREEN, 0x80, 0, 0x81, 0]), [[RED, GREEN]],
-                     id="palette RLE runs of one as runs"),
-        pytest.param(16, 16, bytes([131, RED, GREEN, BLUE, 0x82, 255, 0]), [[BLUE] * 16] * 16,
-                     id="palette RLE 256"),
-        pytest.param(17, 1, bytes([2, RED, GREEN, 0xAA, 0xAA, 127, 0x80]),
-                     [[GREEN, RED] * 8 + [GREEN]], id="127 reuses a packed palette"),
-        pytest.param(17, 1, bytes([130, RED, GREEN, 0x80, 15, 129, 0x01]),
-                     [[RED] * 16 + [GREEN]], id="129 reuses an RLE palette"),
-        pytest.param(17, 1, bytes([2, RED, GREEN, 0xAA, 0xAA, 129, 0x00]),
-                     [[GREEN, RED] * 8 + [RED]], id="129 after a packed tile"),
-        pytest.param(17, 1, bytes([130, RED, GREEN, 0x81, 15, 127, 0x00]),
-                     [[GREEN] * 16 + [RED]], id="127 after an RLE tile"),
-        pytest.param(33, 1, bytes([2, RED, GREEN, 0xAA, 0xAA, 1, BLUE, 127, 0x80]),
-                     [[GREEN, RED] * 8 + [BLUE] * 16 + [GREEN]],
-                     id="the last palette survives a tile without one"),
+        pytest.param(
+            3,
+            2,
+            bytes([2, BLACK, WHITE, 0b101_00000, 0b010_00000]),
+            [[WHITE, BLACK, WHITE], [BLACK, WHITE, BLACK]],
+            id="packed 1 bit",
+        ),
+        pytest.param(
+            5,
+            1,
+            bytes([3, RED, GREEN, BLUE, 0b00_01_10_01, 0b10_000000]),
+            [[RED, GREEN, BLUE, GREEN, BLUE]],
+            id="packed 2 bits",
+        ),
+        pytest.param(
+            3,
+            2,
+            bytes([5, RED, GREEN, BLUE, WHITE, BLACK, 0x01, 0x20, 0x34, 0x00]),
+            [[RED, GREEN, BLUE], [WHITE, BLACK, RED]],
+            id="packed 4 bits",
+        ),
+        pytest.param(
+            16,
+            16,
+            bytes([128, RED, 254, GREEN, 0]),
+            [[RED] * 16] * 15 + [[RED] * 15 + [GREEN]],
+            id="plain RLE 255 + 1",
+        ),
+        pytest.param(
+            16, 16, bytes([128, BLUE, 255, 0]), [[BLUE] * 16] * 16, id="plain RLE 256 = 255, 0"
+        ),
+        pytest.param(
+            4,
+            1,
+            bytes([130, RED, GREEN, 0x81, 1, 0x00, 0x01]),
+            [[GREEN, GREEN, RED, GREEN]],
+            id="palette RLE",
+        ),
+        pytest.param(
+            2,
+            1,
+            bytes([130, RED, GREEN, 0x80, 0, 0x81, 0]),
+            [[RED, GREEN]],
+            id="palette RLE runs of one as runs",
+        ),
+        pytest.param(
+            16,
+            16,
+            bytes([131, RED, GREEN, BLUE, 0x82, 255, 0]),
+            [[BLUE] * 16] * 16,
+            id="palette RLE 256",
+        ),
+        pytest.param(
+            17,
+            1,
+            bytes([2, RED, GREEN, 0xAA, 0xAA, 127, 0x80]),
+            [[GREEN, RED] * 8 + [GREEN]],
+            id="127 reuses a packed palette",
+        ),
+        pytest.param(
+            17,
+            1,
+            bytes([130, RED, GREEN, 0x80, 15, 129, 0x01]),
+            [[RED] * 16 + [GREEN]],
+            id="129 reuses an RLE palette",
+        ),
+        pytest.param(
+            17,
+            1,
+            bytes([2, RED, GREEN, 0xAA, 0xAA, 129, 0x00]),
+            [[GREEN, RED] * 8 + [RED]],
+            id="129 after a packed tile",
+        ),
+        pytest.param(
+            17,
+            1,
+            bytes([130, RED, GREEN, 0x81, 15, 127, 0x00]),
+            [[GREEN] * 16 + [RED]],
+            id="127 after an RLE tile",
+        ),
+        pytest.param(
+            33,
+            1,
+            bytes([2, RED, GREEN, 0xAA, 0xAA, 1, BLUE, 127, 0x80]),
+            [[GREEN, RED] * 8 + [BLUE] * 16 + [GREEN]],
+            id="the last palette survives a tile without one",
+        ),
     ],
-)  # fmt: skip
+)
 def test_golden_tiles_decode(width: int, height: int, payload: bytes, values: list) -> None:
     got = decode_trle(payload, width, height)
     np.testing.assert_array_equal(got, bgr233_pixels(np.array(values)))
@@ -225,19 +288,34 @@ CHECKERS = np.where(np.add.outer(np.arange(16), np.arange(32)) % 2, BLUE, WHITE)
         pytest.param(np.full((16, 16), RED), bytes([1, RED]), id="solid"),
         pytest.param(_values([[RED, GREEN]]), bytes([0, RED, GREEN]), id="raw"),
         # palette 4 + 2 rows of one byte beat raw's 8 (palette sorted by value)
-        pytest.param(_values([[RED, GREEN, BLUE, WHITE]] * 2),
-                     bytes([4, RED, GREEN, BLUE, WHITE, 0x1B, 0x1B]), id="packed 2 bits"),
+        pytest.param(
+            _values([[RED, GREEN, BLUE, WHITE]] * 2),
+            bytes([4, RED, GREEN, BLUE, WHITE, 0x1B, 0x1B]),
+            id="packed 2 bits",
+        ),
         # 2 runs: plain RLE 4 bytes, palette RLE 6, packed 34
-        pytest.param(np.repeat([RED, GREEN], 128).reshape(16, 16),
-                     bytes([128, RED, 127, GREEN, 127]), id="plain RLE"),
+        pytest.param(
+            np.repeat([RED, GREEN], 128).reshape(16, 16),
+            bytes([128, RED, 127, GREEN, 127]),
+            id="plain RLE",
+        ),
         # 10 single pixels and a run: palette RLE 15 bytes, plain RLE 22, packed 67
         pytest.param(SINGLES_THEN_RUN, PRLE_TILE, id="palette RLE"),
-        pytest.param(CHECKERS, bytes([2, BLUE, WHITE]) + b"\xaa\xaa\x55\x55" * 8
-                     + bytes([127]) + b"\xaa\xaa\x55\x55" * 8, id="127"),
-        pytest.param(np.hstack([SINGLES_THEN_RUN, SINGLES_THEN_RUN]),
-                     PRLE_TILE + bytes([129]) + PRLE_TILE[4:], id="129"),
+        pytest.param(
+            CHECKERS,
+            bytes([2, BLUE, WHITE])
+            + b"\xaa\xaa\x55\x55" * 8
+            + bytes([127])
+            + b"\xaa\xaa\x55\x55" * 8,
+            id="127",
+        ),
+        pytest.param(
+            np.hstack([SINGLES_THEN_RUN, SINGLES_THEN_RUN]),
+            PRLE_TILE + bytes([129]) + PRLE_TILE[4:],
+            id="129",
+        ),
     ],
-)  # fmt: skip
+)
 def test_golden_tiles_encode(values: np.ndarray, payload: bytes) -> None:
     pixels = bgr233_pixels(values)
     (rectangle,) = make_encoder(Encoding.TRLE).encode(pixels, 0, 0, BGR233, EncodeSettings())
@@ -275,8 +353,12 @@ def test_round_trip(pixels: np.ndarray, pf: PixelFormat, x: int, y: int, cuts: l
     (rectangle,) = make_encoder(Encoding.TRLE).encode(pixels, x, y, pf, EncodeSettings())
     assert (rectangle.x, rectangle.y, rectangle.width, rectangle.height) == (x, y, width, height)
     # Arbitrary arrival pieces, then a reader that must stop exactly at the end.
-    assert feed(make_decoder(Encoding.TRLE).read_payload(rectangle, pf), split(
-        rectangle.payload, cuts)) == rectangle.payload  # fmt: skip
+    assert (
+        feed(
+            make_decoder(Encoding.TRLE).read_payload(rectangle, pf), split(rectangle.payload, cuts)
+        )
+        == rectangle.payload
+    )
     assert read_exactly(rectangle, pf, rectangle.payload + bytes(100)) == rectangle.payload
 
     framebuffer = palette_framebuffer(x + width + 1, y + height + 2, pf)
@@ -345,8 +427,9 @@ def test_truncated_payload_never_returns(pixels: np.ndarray, missing: int, cuts:
         pytest.param(1, 1, bytes([126, 0]), id="subencoding 126"),
         pytest.param(1, 1, bytes([127, 0]), id="127 without a palette"),
         pytest.param(1, 1, bytes([129, 0]), id="129 without a palette"),
-        pytest.param(17, 1, bytes([128 + 17, *range(17), 0x80, 15, 127, 0]),
-                     id="127 reusing 17 colours"),
+        pytest.param(
+            17, 1, bytes([128 + 17, *range(17), 0x80, 15, 127, 0]), id="127 reusing 17 colours"
+        ),
         pytest.param(1, 1, bytes([3, RED, GREEN, BLUE, 0b11_000000]), id="packed index 3 of 3"),
         pytest.param(1, 1, bytes([130, RED, GREEN, 0x02]), id="palette RLE index 2 of 2"),
         pytest.param(1, 1, bytes([130, RED, GREEN, 0x82, 0]), id="palette RLE run index"),
@@ -356,7 +439,7 @@ def test_truncated_payload_never_returns(pixels: np.ndarray, missing: int, cuts:
         pytest.param(2, 1, bytes([0, RED]), id="short"),
         pytest.param(2, 1, b"", id="empty"),
     ],
-)  # fmt: skip
+)
 def test_malformed_tiles_are_protocol_errors(width: int, height: int, payload: bytes) -> None:
     with pytest.raises(RemoteProtocolError):
         make_decoder(Encoding.TRLE).decode(
@@ -369,8 +452,9 @@ def test_malformed_tiles_are_protocol_errors(width: int, height: int, payload: b
 def test_palettes_do_not_carry_over_to_the_next_rectangle() -> None:
     decoder = make_decoder(Encoding.TRLE)
     framebuffer = Framebuffer.blank(2, 1)
-    decoder.decode(Rectangle(0, 0, 1, 1, Encoding.TRLE, bytes([2, RED, GREEN, 0])), BGR233,
-                   framebuffer)  # fmt: skip
+    decoder.decode(
+        Rectangle(0, 0, 1, 1, Encoding.TRLE, bytes([2, RED, GREEN, 0])), BGR233, framebuffer
+    )
     with pytest.raises(RemoteProtocolError):
         decoder.decode(Rectangle(1, 0, 1, 1, Encoding.TRLE, bytes([127, 0])), BGR233, framebuffer)
 
@@ -400,11 +484,10 @@ def test_arbitrary_bytes_are_protocol_errors_or_pixels(
     except RemoteProtocolError:
         payload = NEED
     for candidate in {payload, data} - {NEED}:
-        try:
-            make_decoder(Encoding.TRLE).decode(attrs.evolve(rectangle, payload=candidate), pf,
-                                               framebuffer)  # fmt: skip
-        except RemoteProtocolError:
-            pass
+        with contextlib.suppress(RemoteProtocolError):
+            make_decoder(Encoding.TRLE).decode(
+                attrs.evolve(rectangle, payload=candidate), pf, framebuffer
+            )
 
 
 def test_registered() -> None:
