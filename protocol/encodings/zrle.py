@@ -5,51 +5,25 @@ the stream, sync-flushed so the client can inflate every tile of the rectangle a
 
 from __future__ import annotations
 
-import struct
 import zlib
 from collections.abc import Generator
 
 import numpy as np
 
-from .._errors import RemoteProtocolError
 from .._events import Rectangle
 from .._framebuffer import Framebuffer
 from .._pixelformat import PixelFormat
-from ._base import EncodeSettings, read_bytes, require_inside
+from ._base import EncodeSettings, require_inside
 from ._registry import Encoding, register_decoder, register_encoder
 from ._rle_cpixel import cpixel_for
 from ._rle_reader import TileReader
 from ._rle_tiles import MAX_PALETTE, encode_tiles
+from ._zstream import LENGTH, SyncDeflater, inflate_at_most, read_sized, sized_body
 
 TILE = 64
 #: zlib level when the client sent no compression level: zlib's own default; above it RFB
 #: content gains almost nothing for a lot more time.
 DEFAULT_LEVEL = 6
-_LENGTH = struct.Struct(">I")
-_WINDOW = 1 << 15  # deflate's window: how far back the client's inflater can look
-
-
-class _Deflater:
-    """The connection's one zlib stream. Python cannot change a stream's level in place, so a
-    new level continues the same stream with a raw deflater primed with the last 32 KiB the
-    client inflated: the client's inflater sees more deflate blocks, byte-aligned after the
-    previous sync flush, whose back references all land in its window."""
-
-    def __init__(self) -> None:
-        self._compressor: zlib._Compress | None = None
-        self._level: int | None = None
-        self._window = b""
-
-    def compress(self, data: bytes, level: int) -> bytes:
-        if self._compressor is None:
-            self._compressor = zlib.compressobj(level)
-        elif level != self._level:
-            self._compressor = zlib.compressobj(
-                level, zlib.DEFLATED, -zlib.MAX_WBITS, zdict=self._window
-            )
-        self._level = level
-        self._window = (self._window + data[-_WINDOW:])[-_WINDOW:]
-        return self._compressor.compress(data) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
 
 
 @register_encoder
@@ -60,7 +34,7 @@ class ZrleEncoder:
     encoding = Encoding.ZRLE
 
     def __init__(self) -> None:
-        self._stream = _Deflater()
+        self._stream = SyncDeflater()
 
     def encode(
         self,
@@ -78,7 +52,7 @@ class ZrleEncoder:
             level = DEFAULT_LEVEL if settings.compress_level is None else settings.compress_level
             tiles = encode_tiles(pixels, pixel_format, TILE)
             compressed = self._stream.compress(tiles, level)
-        payload = _LENGTH.pack(len(compressed)) + compressed
+        payload = LENGTH.pack(len(compressed)) + compressed
         return [Rectangle(x, y, width, height, self.encoding, payload)]
 
 
@@ -110,24 +84,15 @@ class ZrleDecoder:
     def read_payload(
         self, rectangle: Rectangle, pixel_format: PixelFormat
     ) -> Generator[int, bytes, bytes]:
-        header = yield _LENGTH.size
-        (remaining,) = _LENGTH.unpack(header)
         limit = _largest_payload(rectangle.width, rectangle.height, pixel_format)
-        if remaining > limit:
-            raise RemoteProtocolError(
-                f"ZRLE {rectangle.width}x{rectangle.height} claims {remaining} bytes of zlib "
-                f"data, more than the {limit} its largest tiles can take"
-            )
-        return header + (yield from read_bytes(remaining))
+        return (yield from read_sized("ZRLE", limit))
 
     def decode(
         self, rectangle: Rectangle, pixel_format: PixelFormat, framebuffer: Framebuffer
     ) -> None:
         x, y, width, height = rectangle.x, rectangle.y, rectangle.width, rectangle.height
         require_inside(framebuffer, rectangle, "ZRLE")
-        payload = rectangle.payload
-        if len(payload) < _LENGTH.size or _LENGTH.unpack_from(payload)[0] != len(payload) - 4:
-            raise RemoteProtocolError("ZRLE payload is not a U32 length and that many bytes")
+        data = sized_body(rectangle.payload, "ZRLE")
         tiles = TileReader(
             "ZRLE",
             width,
@@ -137,18 +102,6 @@ class ZrleDecoder:
             reuse_palettes=False,
             keep=True,
         )
-        tiles.feed(self._inflate(payload[4:], _largest_tiles(width, height, pixel_format)))
+        limit = _largest_tiles(width, height, pixel_format)
+        tiles.feed(inflate_at_most(self._inflater, data, limit, "ZRLE"))
         tiles.apply(x, y, pixel_format, framebuffer)
-
-    def _inflate(self, data: bytes, limit: int) -> bytes:
-        """The rectangle's tiles: never more than ``limit`` bytes in memory (zlib bombs stop
-        there), and the stream must go on."""
-        try:
-            tiles = self._inflater.decompress(data, limit + 1)
-        except zlib.error as error:
-            raise RemoteProtocolError(f"ZRLE zlib stream: {error}") from error
-        if len(tiles) > limit:
-            raise RemoteProtocolError(f"ZRLE zlib data inflates to more than {limit} bytes")
-        if self._inflater.eof:
-            raise RemoteProtocolError("ZRLE zlib stream ended; it lasts the whole connection")
-        return tiles
