@@ -1,10 +1,12 @@
 """One viewer: the handshake, then a reader task and a writer task in the session's nursery.
 
 The reader turns bytes into protocol events and acts on them at once (input is injected,
-requests and settings are recorded, the writer is woken). The writer is the only task that
-sends: it waits until the viewer wants an update and there is something to send, builds the
-update in a worker thread and writes it. A viewer that stops reading blocks only its own
-writer; capture and other viewers carry on, and its damage simply accumulates.
+clipboard text goes to the clipboard bus, requests and settings are recorded, the writer is
+woken). The writer is the only task that sends: it waits until the viewer wants an update and
+there is something to send, or until clipboard text waits for the viewer, builds the update
+in a worker thread and writes it. A viewer that stops reading blocks only its own writer;
+capture and other viewers carry on, its damage accumulates and only its newest clipboard
+text is kept.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from protocol import (
     SecurityTypeChosen,
     SecurityTypes,
     ServerConnection,
+    ServerCutText,
     ServerInit,
     SetColourMapEntries,
     SetDesktopSize,
@@ -53,6 +56,7 @@ from protocol.encodings import EncodeSettings, Encoding, settings_from_encodings
 from protocol.encodings.pseudo import desktop_size
 from protocol.security.vncauth import check_response
 
+from .clipboard import ClipboardBus, ClipboardInbox
 from .frames import FrameBus, Subscription, Wakeup
 from .sources.base import Source
 from .updates import Box, UpdateBuilder, choose_encoding
@@ -80,7 +84,8 @@ class Access:
 
 @attrs.define
 class Hub:
-    """What all sessions share: the source, the frame bus and the set of live sessions."""
+    """What all sessions share: the source, the frame bus, the clipboard bus and the set of
+    live sessions.  Whoever runs the hub runs ``bus.run()`` and ``clipboard.run()``."""
 
     source: Source
     bus: FrameBus
@@ -88,6 +93,9 @@ class Hub:
     name: str
     encodings: frozenset[int]  # the pixel encodings we offer (see updates.offered_encodings)
     sessions: set[Session] = attrs.Factory(set)
+    clipboard: ClipboardBus = attrs.Factory(
+        lambda hub: ClipboardBus(hub.source, hub.access.max_cut_text), takes_self=True
+    )
 
 
 class Refused(Exception):
@@ -110,6 +118,7 @@ class Session:
         self.encodings: tuple[int, ...] = ()
         self.settings = EncodeSettings()
         self.wakeup = Wakeup()
+        self.clipboard = ClipboardInbox(self.wakeup)
         self.update_wanted = False
         self.refresh: list[Box] = []
         self.colour_map_pending = False
@@ -155,13 +164,15 @@ class Session:
                     await self.handshake()
                 self.hub.sessions.add(self)
                 await self.serve()
-            except Refused as refusal:
-                log.info("%s: refused: %s", self.peer, refusal)
-            except trio.TooSlowError:
+            # except*: errors from the reader and writer tasks arrive in exception groups.
+            except* Refused as refusals:
+                log.info("%s: refused: %s", self.peer, _first(refusals))
+            except* trio.TooSlowError:
                 log.info("%s: handshake timed out", self.peer)
-            except ProtocolError as error:
-                log.info("%s: protocol error: %s", self.peer, error)
-            except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError) as error:
+            except* ProtocolError as errors:
+                log.info("%s: protocol error: %s", self.peer, _first(errors))
+            except* (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError) as lost:
+                error = _first(lost)
                 log.info("%s: connection lost: %s", self.peer, error or type(error).__name__)
             finally:
                 self.hub.sessions.discard(self)
@@ -220,11 +231,13 @@ class Session:
 
     async def serve(self) -> None:
         subscription = self.hub.bus.subscribe(self.wakeup)
+        self.hub.clipboard.join(self.clipboard)
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self.read_loop, nursery.cancel_scope)
                 nursery.start_soon(self.write_loop, subscription)
         finally:
+            self.hub.clipboard.leave(self.clipboard)
             self.hub.bus.unsubscribe(subscription)
 
     # --- reader ---------------------------------------------------------------------
@@ -259,8 +272,12 @@ class Session:
             case SetEncodings(encodings=encodings):
                 self.encodings = encodings
                 self.settings = settings_from_encodings(encodings)
-            case ClientCutText():
-                log.debug("%s: clipboard from viewer ignored (not supported yet)", self.peer)
+            case ClientCutText(text=text):
+                # View-only viewers receive the desktop's clipboard but cannot set it.
+                if self.view_only:
+                    log.debug("%s: clipboard from a view-only viewer ignored", self.peer)
+                else:
+                    self.hub.clipboard.set_from_viewer(text, self.clipboard)
             case (
                 EnableContinuousUpdates() | Fence() | XvpMessage() | SetDesktopSize() | QemuAudio()
             ):
@@ -305,19 +322,26 @@ class Session:
             self.update_wanted and bool(self.refresh or subscription.has_damage())
         )
 
+    def update_due(self, subscription: Subscription) -> bool:
+        """A frame exists and the viewer has an update or a palette due."""
+        return self.hub.bus.latest is not None and self.ready(subscription)
+
     async def write_loop(self, subscription: Subscription) -> None:
         while True:
-            while not self.ready(subscription) or self.hub.bus.latest is None:
+            while not (self.clipboard.pending or self.update_due(subscription)):
                 await self.wakeup.wait()
             out: list[Event] = []
-            if self.colour_map_pending:
-                self.colour_map_pending = False
-                out.append(SetColourMapEntries(0, colour_map_entries()))
-            if self.update_wanted:
-                update = await self.build_update(subscription)
-                if update is not None:
-                    out.append(update)
-                    self.update_wanted = False
+            if (text := self.clipboard.take()) is not None:
+                out.append(ServerCutText(text))
+            if self.update_due(subscription):
+                if self.colour_map_pending:
+                    self.colour_map_pending = False
+                    out.append(SetColourMapEntries(0, colour_map_entries()))
+                if self.update_wanted:
+                    update = await self.build_update(subscription)
+                    if update is not None:
+                        out.append(update)
+                        self.update_wanted = False
             if out:
                 await self.send(*out)
 
@@ -347,6 +371,13 @@ class Session:
             self.settings,
         )
         return FramebufferUpdate(rectangles) if rectangles else None
+
+
+def _first(group: BaseExceptionGroup) -> BaseException:
+    """The first leaf of an exception group, for a log line."""
+    while isinstance(group, BaseExceptionGroup):
+        group = group.exceptions[0]
+    return group
 
 
 def fit(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -11,9 +11,10 @@ import pytest
 import trio
 import trio.testing
 
-from protocol import KeyEvent, PixelFormat, PointerEvent, SetPixelFormat
+from protocol import ClientCutText, KeyEvent, PixelFormat, PointerEvent, SetPixelFormat
 from protocol._pixelformat import quantise
 from protocol.encodings import ENCODERS, Encoding
+from vncd.clipboard import POLL_SECONDS
 from vncd.frames import FrameBus
 from vncd.session import Access, Hub, Session
 from vncd.updates import offered_encodings
@@ -31,6 +32,21 @@ class ArraySource:
         self.pixels = rng.integers(0, 256, (height, width, 4), dtype=np.uint8)
         self.keys: list[tuple[int, bool]] = []
         self.pointer: list[tuple[int, int, int]] = []
+        self.clipboard = ""
+        self.clipboard_serial = 0
+        self.clipboard_sets: list[str] = []  # what viewers set, in order
+
+    def copy(self, text: str) -> None:
+        """Someone on the desktop copies ``text``."""
+        self.clipboard = text
+        self.clipboard_serial += 1
+
+    def get_clipboard(self) -> str:
+        return self.clipboard
+
+    def set_clipboard(self, text: str) -> None:
+        self.clipboard_sets.append(text)
+        self.copy(text)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -67,6 +83,7 @@ async def running_hub(source: ArraySource, **access):
             name=source.name,
             encodings=offered_encodings(h264=True),
         )
+        nursery.start_soon(hub.clipboard.run)
 
         def connect(lockstep: bool = False) -> Viewer:
             pair = (
@@ -313,3 +330,87 @@ async def test_every_encoding_keeps_the_viewer_exact_across_updates(encoding, pi
 def test_h264_is_offered_only_when_configured():
     assert Encoding.OPEN_H264 not in offered_encodings(h264=False)
     assert Encoding.RAW in offered_encodings(h264=False)
+
+
+# --- clipboard ----------------------------------------------------------------------------
+
+
+async def round_trip(viewer: Viewer) -> None:
+    """Ask for an update and wait for it: everything sent before has been handled, and
+    anything the server had queued for this viewer has arrived."""
+    await viewer.request(incremental=False)
+    await viewer.next_update()
+
+
+async def test_viewer_text_goes_to_the_desktop_and_the_others_but_not_back():
+    source = ArraySource()
+    async with running_hub(source) as hub:
+        sender, other = hub.connect(), hub.connect()
+        await sender.handshake()
+        await other.handshake()
+        await sender.send(ClientCutText("from the viewer\r\nline 2\n"))
+        assert await other.next_cut_text() == "from the viewer\nline 2\n"
+        assert source.clipboard_sets == ["from the viewer\nline 2\n"]
+        await trio.sleep(3 * POLL_SECONDS)  # the desktop watcher sees the serial move too
+        await round_trip(sender)
+        await round_trip(other)
+        assert sender.cut_texts == [] and other.cut_texts == []
+
+
+async def test_desktop_text_reaches_every_viewer_as_latin1():
+    source = ArraySource()
+    async with running_hub(source) as hub:
+        viewers = [hub.connect(), hub.connect()]
+        for viewer in viewers:
+            await viewer.handshake()
+        await round_trip(viewers[0])  # both sessions are serving before the copy
+        await round_trip(viewers[1])
+        source.copy("naïve € 日本\r\nsecond line")
+        for viewer in viewers:
+            assert await viewer.next_cut_text() == "naïve ? ??\nsecond line"
+        source.copy("again")
+        for viewer in viewers:
+            assert await viewer.next_cut_text() == "again"
+
+
+async def test_a_viewer_that_sets_text_gets_later_desktop_changes():
+    source = ArraySource()
+    async with running_hub(source) as hub:
+        viewer = hub.connect()
+        await viewer.handshake()
+        await viewer.send(ClientCutText("mine"))
+        await round_trip(viewer)
+        source.copy("the desktop's")
+        assert await viewer.next_cut_text() == "the desktop's"
+        assert viewer.cut_texts == []
+
+
+async def test_view_only_viewers_receive_the_clipboard_but_cannot_set_it():
+    source = ArraySource()
+    async with running_hub(source, password="secret", view_only_password="look") as hub:
+        watcher, owner = hub.connect(), hub.connect()
+        await watcher.handshake(password="look")
+        await owner.handshake(password="secret")
+        await watcher.send(ClientCutText("not allowed"))
+        await round_trip(watcher)
+        await round_trip(owner)
+        assert source.clipboard_sets == [] and owner.cut_texts == []
+        await owner.send(ClientCutText("allowed"))
+        assert await watcher.next_cut_text() == "allowed"
+        assert source.clipboard_sets == ["allowed"]
+
+
+async def test_cut_text_over_the_limit_is_dropped_both_ways():
+    source = ArraySource()
+    async with running_hub(source, max_cut_text=10) as hub:
+        viewer = hub.connect()
+        await viewer.handshake()
+        await viewer.send(ClientCutText("x" * 11))  # read and skipped by the protocol
+        await round_trip(viewer)
+        assert source.clipboard_sets == []
+        source.copy("é" * 11)  # 11 Latin-1 bytes (22 in UTF-8): too long
+        await trio.sleep(3 * POLL_SECONDS)
+        source.copy("é" * 10)
+        assert await viewer.next_cut_text() == "é" * 10
+        assert viewer.cut_texts == []
+        assert hub.hub.clipboard.statistics().too_long == 1

@@ -15,6 +15,7 @@ from protocol import (
     SecurityResult,
     SecurityTypeChosen,
     SecurityTypes,
+    ServerCutText,
     ServerInit,
     SetColourMapEntries,
     SetEncodings,
@@ -26,13 +27,15 @@ from protocol.security.vncauth import encrypt_challenge
 
 
 class Viewer:
-    """Speaks RFB over any Trio stream and keeps a decoded framebuffer."""
+    """Speaks RFB over any Trio stream, keeps a decoded framebuffer and collects the
+    clipboard texts (ServerCutText) the server sends."""
 
     def __init__(self, stream: trio.abc.Stream) -> None:
         self.stream = stream
         self.conn = ClientConnection()
         self.framebuffer: Framebuffer | None = None
         self.server_init: ServerInit | None = None
+        self.cut_texts: list[str] = []  # received and not yet taken by next_cut_text()
 
     async def next_event(self) -> Event:
         while True:
@@ -83,10 +86,24 @@ class Viewer:
     async def next_update(self, timeout: float = 10.0) -> FramebufferUpdate:
         """Wait for the next FramebufferUpdate, apply it, and return it."""
         with trio.fail_after(timeout):
-            while True:
-                event = await self.next_event()
-                if isinstance(event, SetColourMapEntries):
-                    self.framebuffer.set_colour_map_entries(event.first_colour, event.colours)
-                elif isinstance(event, FramebufferUpdate):
-                    self.conn.apply_update(event, self.framebuffer)
-                    return event
+            while not isinstance(event := await self.next_message(), FramebufferUpdate):
+                pass
+            return event
+
+    async def next_cut_text(self, timeout: float = 10.0) -> str:
+        """The oldest clipboard text not taken yet, waiting for one if need be."""
+        with trio.fail_after(timeout):
+            while not self.cut_texts:
+                await self.next_message()
+        return self.cut_texts.pop(0)
+
+    async def next_message(self) -> Event:
+        """The next server message, after applying it (updates, palettes, cut text)."""
+        event = await self.next_event()
+        if isinstance(event, SetColourMapEntries):
+            self.framebuffer.set_colour_map_entries(event.first_colour, event.colours)
+        elif isinstance(event, FramebufferUpdate):
+            self.conn.apply_update(event, self.framebuffer)
+        elif isinstance(event, ServerCutText):
+            self.cut_texts.append(event.text)
+        return event

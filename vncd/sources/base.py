@@ -1,8 +1,8 @@
 """The one interface every desktop source implements, so the daemon never knows which it serves.
 
 Threading contract: ``capture()`` runs in Trio worker threads (any OS thread, never two at
-once); ``inject_*``, ``size`` and ``statistics()`` run in the Trio thread.  A source may see
-both at the same time and must keep them apart.
+once); ``inject_*``, the clipboard members, ``size`` and ``statistics()`` run in the Trio
+thread.  A source may see both at the same time and must keep them apart.
 """
 
 from __future__ import annotations
@@ -59,6 +59,21 @@ class Source(Protocol):
 
     def inject_pointer(self, x: int, y: int, button_mask: int) -> None:
         """Move the pointer; bit n of the mask is button n+1 (rfbproto 7.5.5)."""
+        ...
+
+    @property
+    def clipboard_serial(self) -> int:
+        """Changes whenever the desktop's clipboard text changes (``set_clipboard`` included);
+        cheap, so one task can watch it for every viewer (``vncd.clipboard``)."""
+        ...
+
+    def get_clipboard(self) -> str:
+        """The desktop's clipboard text, lines ending in a bare newline."""
+        ...
+
+    def set_clipboard(self, text: str) -> None:
+        """Make ``text`` (lines ending in a bare newline) the desktop's clipboard, without
+        blocking."""
         ...
 
     def statistics(self) -> SourceStatistics: ...

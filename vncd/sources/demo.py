@@ -1,7 +1,9 @@
 """An embedded synthetic desktop, so ``vncd run`` has something to serve on a machine with no X.
 
 It reacts to input the way a viewer user expects: a clock that ticks, a text pad that shows
-typed keys, a canvas that button 1 draws on.  The frame lives in one persistent BGRX numpy
+typed keys, a canvas that button 1 draws on.  Its clipboard is a string: text a viewer sets
+is pasted into the pad at the caret, and Ctrl+C copies the pad's last line of text (both
+shown in the hint beside the pad's label).  The frame lives in one persistent BGRX numpy
 buffer; every change re-renders only its own patch with Pillow (in RGB, packed to BGRX by
 Pillow's C code) and a capture is a single ``copy()`` of the buffer.
 """
@@ -50,6 +52,10 @@ PEN_WIDTH = 3
 TAB_SPACES = "    "
 SYSTEM_FONT = "DejaVuSans.ttf"  # found by Pillow in the XDG font directories, if installed
 MAX_LINES = 1000  # text kept for BackSpace; only the lines that fit are shown
+PASTE_SHOWN = 2000  # only the end of a longer pasted text is typed into the pad
+PAD_HINT = "Ctrl+C copies the last line · pastes appear here"
+CONTROL_KEYSYMS = frozenset({keysyms.CONTROL_L, keysyms.CONTROL_R})
+COPY_KEYSYMS = frozenset({ord("c"), ord("C")})
 
 BUTTON_DRAW = 0b1  # button 1
 BUTTON_CLEAR = 0b100  # button 3
@@ -124,6 +130,9 @@ class DemoSource:
         self._status = _Box.clipped(0, height - STATUS_HEIGHT, width, STATUS_HEIGHT, self._size)
 
         self._lines = [""]
+        self._control_held: set[int] = set()
+        self._clipboard = ""
+        self._clipboard_serial = 0
         self._canvas_image = Image.new("RGB", (self._canvas.width, self._canvas.height), CANVAS)
         self._pen = 0
         self._pointer = (0, 0)
@@ -154,11 +163,39 @@ class DemoSource:
             self._frames += 1
             return self._frame.copy()
 
+    @property
+    def clipboard_serial(self) -> int:
+        return self._clipboard_serial
+
+    def get_clipboard(self) -> str:
+        return self._clipboard
+
+    def set_clipboard(self, text: str) -> None:
+        with self._lock:
+            self._clipboard = text
+            self._clipboard_serial += 1
+            for number, line in enumerate(text[-PASTE_SHOWN:].split("\n")):
+                if number:
+                    self._lines.append("")
+                for char in line:
+                    if char == "\t":
+                        self._type(TAB_SPACES)
+                    elif char.isprintable():
+                        self._type(char)
+            del self._lines[:-MAX_LINES]
+            self._draw_pad()
+
     def inject_key(self, keysym: int, down: bool) -> None:
         with self._lock:
             self._keys += 1
+            if keysym in CONTROL_KEYSYMS:
+                (self._control_held.add if down else self._control_held.discard)(keysym)
             if not down:
                 return
+            if self._control_held:
+                if keysym in COPY_KEYSYMS:
+                    self._copy_last_line()
+                return  # other Ctrl combinations type nothing
             if keysym in (keysyms.RETURN, keysyms.KP_ENTER):
                 self._lines.append("")
             elif keysym == keysyms.BACKSPACE:
@@ -202,6 +239,13 @@ class DemoSource:
                 self._pointer, self._mask = (x, y), mask
                 self._draw_status()
 
+    def _copy_last_line(self) -> None:
+        """Ctrl+C (lock held): the last line with text becomes the clipboard."""
+        line = next((line for line in reversed(self._lines) if line), None)
+        if line is not None:
+            self._clipboard = line
+            self._clipboard_serial += 1
+
     # --- drawing (always called with the lock held) ---------------------------------------
 
     def _type(self, text: str) -> None:
@@ -241,14 +285,19 @@ class DemoSource:
                 anchor="lm",
             )
             self._blit(self._title, title)
-        for box, label in ((self._pad, "Keyboard"), (self._canvas, "Canvas")):
+        for box, label, hint in ((self._pad, "Keyboard", PAD_HINT), (self._canvas, "Canvas", "")):
             label_box = _Box.clipped(
                 box.x, box.y - LABEL_HEIGHT, box.width, LABEL_HEIGHT, self._size
             )
             if patch := self._patch(label_box, DESKTOP):
-                ImageDraw.Draw(patch).text(
-                    (0, LABEL_HEIGHT // 2), label, LABEL_TEXT, self._small_font, anchor="lm"
-                )
+                draw = ImageDraw.Draw(patch)
+                middle = LABEL_HEIGHT // 2
+                draw.text((0, middle), label, LABEL_TEXT, self._small_font, anchor="lm")
+                room = label_box.width - self._small_font.getlength(label) - 2 * MARGIN
+                if hint and self._small_font.getlength(hint) <= room:
+                    draw.text(
+                        (label_box.width, middle), hint, HINT_TEXT, self._small_font, anchor="rm"
+                    )
                 self._blit(label_box, patch)
         self._draw_pad()
         self._clear_canvas()

@@ -5,9 +5,10 @@ pynput connects to ``$DISPLAY`` when it is imported and types through its own ke
 we must talk to a display chosen at run time and type whatever keysym a viewer sends, binding
 unmapped ones to spare keycodes the way x11vnc does.
 
-Capture and input use separate X connections.  All capture work (mss and the root-geometry
-query) runs on one thread this source owns, because mss's xlib backend is bound to the thread
-that created it and Trio's worker threads differ from call to call.
+Capture, input and the clipboard (``x11_clipboard``) use separate X connections.  All capture
+work (mss and the root-geometry query) runs on one thread this source owns, because mss's xlib
+backend is bound to the thread that created it and Trio's worker threads differ from call to
+call.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from Xlib import X
 from Xlib.ext import xtest
 
 from .. import keysyms
+from ._xconnection import X_GONE, open_display
 from .base import SourceError, SourceStatistics
+from .x11_clipboard import X11Clipboard
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +40,6 @@ LAST_KEYSYM = 0x1FFFFFFF  # keysyms are 29-bit values (X11 protocol, section 5 "
 BUTTONS = 8  # RFB mask bits 0..7 are buttons 1..8 (rfbproto 7.5.5)
 ALL_BUTTONS = (1 << BUTTONS) - 1
 WHEEL_BUTTONS = frozenset({4, 5, 6, 7})  # clicks, not held states: press and release at once
-_X_GONE = (Xlib.error.ConnectionClosedError, OSError)
-
-
-def _open_display(name: str) -> Xlib.display.Display:
-    try:
-        return Xlib.display.Display(name)
-    except (Xlib.error.DisplayError, *_X_GONE) as error:
-        raise SourceError(f"cannot open X display {name!r}: {error}") from error
 
 
 class _Grabber:
@@ -52,7 +47,7 @@ class _Grabber:
 
     def __init__(self, display_name: str, backend: str) -> None:
         self._display_name = display_name
-        self._x = _open_display(display_name)
+        self._x = open_display(display_name)
         self._root = self._x.screen().root
         try:
             self.size = self._root_size()
@@ -111,7 +106,7 @@ class _Grabber:
 
     def close(self) -> None:
         self._mss.close()
-        with contextlib.suppress(*_X_GONE):
+        with contextlib.suppress(*X_GONE):
             self._x.close()
 
 
@@ -232,7 +227,7 @@ class X11Source:
             raise SourceError("no X display to attach to: $DISPLAY is not set")
         self.display = display
         self.name = f"{socket.gethostname()}{display}" if display.startswith(":") else display
-        self._x = _open_display(display)
+        self._x = open_display(display)
         self._capture_thread = ThreadPoolExecutor(1, thread_name_prefix="vncd-x11-capture")
         try:
             if not self._x.has_extension("XTEST"):
@@ -240,7 +235,12 @@ class X11Source:
             self._x.set_error_handler(self._log_x_error)
             self._root = self._x.screen().root
             self._keyboard = _Keyboard(self._x, spare_keycodes)
-            self._grabber = self._capture_thread.submit(_Grabber, display, backend).result()
+            self._clipboard = X11Clipboard(open_display(display))
+            try:
+                self._grabber = self._capture_thread.submit(_Grabber, display, backend).result()
+            except BaseException:
+                self._clipboard.close()
+                raise
         except BaseException:
             self._capture_thread.shutdown()
             self._x.close()
@@ -275,7 +275,7 @@ class X11Source:
     def _x_alive(self) -> Iterator[None]:
         try:
             yield
-        except (*_X_GONE, mss.ScreenShotError) as error:
+        except (*X_GONE, mss.ScreenShotError) as error:
             raise SourceError(f"lost X display {self.display}: {error}") from error
 
     def _log_x_error(self, error: Xlib.error.XError, request: object) -> None:
@@ -309,6 +309,16 @@ class X11Source:
             self._mask = mask
             self._x.flush()
 
+    @property
+    def clipboard_serial(self) -> int:
+        return self._clipboard.serial
+
+    def get_clipboard(self) -> str:
+        return self._clipboard.text
+
+    def set_clipboard(self, text: str) -> None:
+        self._clipboard.set_text(text)
+
     def _press_buttons(self, mask: int) -> None:
         for button in _buttons(mask):
             xtest.fake_input(self._x, X.ButtonPress, button)
@@ -321,18 +331,19 @@ class X11Source:
                 xtest.fake_input(self._x, X.ButtonRelease, button)
 
     def close(self) -> None:
-        """Release held keys and buttons, unbind borrowed keycodes, close both connections."""
+        """Release held keys and buttons, unbind borrowed keycodes, close the connections."""
         if self._closed:
             return
         self._closed = True
-        with contextlib.suppress(*_X_GONE):
+        with contextlib.suppress(*X_GONE):
             self._release_buttons(self._mask)
             self._keyboard.release_all()
             self._x.sync()
-        with contextlib.suppress(*_X_GONE):
+        with contextlib.suppress(*X_GONE):
             self._x.close()
         self._capture_thread.submit(self._grabber.close).result()
         self._capture_thread.shutdown()
+        self._clipboard.close()
 
 
 def _buttons(mask: int) -> Iterator[int]:

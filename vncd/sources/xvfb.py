@@ -14,8 +14,8 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
 
 import trio
@@ -48,27 +48,41 @@ async def open_xvfb(geometry: tuple[int, int], command: str = "") -> AsyncIterat
         xauthority.touch()
         async with _xvfb(width, height, Path(directory, "Xvfb.log")) as (display, xvfb):
             env = {**os.environ, "DISPLAY": display, "XAUTHORITY": str(xauthority)}
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(_report_exit, xvfb, "Xvfb", logging.ERROR, "no display left")
-                session = await _start_session(session_argv, env) if session_argv else None
-                try:
-                    if session is not None:
-                        nursery.start_soon(
-                            _report_exit,
-                            session,
-                            session_argv[0],
-                            logging.WARNING,
-                            "still serving the display",
-                        )
-                    source = await trio.to_thread.run_sync(X11Source, display)
+            with _unwrap_single():
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(_report_exit, xvfb, "Xvfb", logging.ERROR, "no display left")
+                    session = await _start_session(session_argv, env) if session_argv else None
                     try:
-                        yield source
+                        if session is not None:
+                            nursery.start_soon(
+                                _report_exit,
+                                session,
+                                session_argv[0],
+                                logging.WARNING,
+                                "still serving the display",
+                            )
+                        source = await trio.to_thread.run_sync(X11Source, display)
+                        try:
+                            yield source
+                        finally:
+                            source.close()
                     finally:
-                        source.close()
-                finally:
-                    nursery.cancel_scope.cancel()
-                    if session is not None:
-                        await _stop(session, process_group=True)
+                        nursery.cancel_scope.cancel()
+                        if session is not None:
+                            await _stop(session, process_group=True)
+
+
+@contextmanager
+def _unwrap_single() -> Iterator[None]:
+    """The watcher nursery wraps whatever its body raised (our SourceError, or the caller's
+    own exception thrown in at ``yield``) in an ExceptionGroup; hand a lone one back as it
+    was, so ``open_source`` raises what it says it raises."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from group
+        raise
 
 
 @asynccontextmanager

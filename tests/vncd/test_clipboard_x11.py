@@ -1,0 +1,250 @@
+"""The X selections as clipboard, against real X clients (xclip, xsel) on a private Xvfb."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+import trio
+
+from protocol import ClientCutText
+from vncd.sources import X11Source
+from vncd.sources._xconnection import open_display
+from vncd.sources.x11_clipboard import POLL_SECONDS, X11Clipboard
+
+from ._xvfb import private_xvfb
+from .test_session import running_hub
+
+TIMEOUT = 10.0
+UNICODE_TEXT = "naïve café € 日本 ✓\nsecond line\n"
+
+
+@pytest.fixture(scope="module")
+def display() -> Iterator[str]:
+    with private_xvfb(320, 240) as name:
+        yield name
+
+
+@pytest.fixture(params=["xfixes", "polling"])
+def clipboard(request: pytest.FixtureRequest, display: str) -> Iterator[X11Clipboard]:
+    """Both ways of noticing other clients' copies: XFixes events, and polling the owner."""
+    board = X11Clipboard(open_display(display), use_xfixes=request.param == "xfixes")
+    yield board
+    board.close()
+
+
+def need(program: str) -> None:
+    if shutil.which(program) is None:
+        pytest.skip(f"{program} is not installed")
+
+
+def wait_for(condition: Callable[[], object], what: str) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def paste(display: str, *arguments: str) -> subprocess.CompletedProcess[bytes]:
+    """Run ``xclip -o`` with ``arguments``: what another X client gets when it pastes."""
+    need("xclip")
+    return subprocess.run(
+        ["xclip", "-o", *arguments],
+        env={**os.environ, "DISPLAY": display},
+        capture_output=True,
+        timeout=TIMEOUT,
+    )
+
+
+def clipboard_bytes(display: str) -> bytes:
+    return paste(display, "-selection", "clipboard").stdout
+
+
+def pasted(display: str, *arguments: str) -> str:
+    result = paste(display, *arguments)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.decode("utf-8")
+
+
+@contextlib.contextmanager
+def copied(display: str, program: str, data: bytes) -> Iterator[None]:
+    """Another X client copies ``data`` to CLIPBOARD and serves it until the block ends."""
+    need(program)
+    argv = {
+        "xclip": ["xclip", "-quiet", "-selection", "clipboard", "-i"],
+        "xsel": ["xsel", "--nodetach", "--clipboard", "--input"],
+    }[program]
+    process = subprocess.Popen(
+        argv,
+        env={**os.environ, "DISPLAY": display},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    process.stdin.write(data)
+    process.stdin.close()
+    try:
+        yield
+    finally:
+        process.kill()
+        process.wait()
+
+
+def wait_for_new_text(board: X11Clipboard, serial: int) -> str:
+    wait_for(lambda: board.serial != serial, "the clipboard to change")
+    return board.text
+
+
+# --- a viewer's text, pasted by X clients ----------------------------------------------------
+
+
+def test_x_clients_paste_a_viewers_text(display: str, clipboard: X11Clipboard) -> None:
+    clipboard.set_text(UNICODE_TEXT)
+    wait_for(lambda: paste(display, "-selection", "clipboard").returncode == 0, "ownership")
+    assert pasted(display, "-selection", "clipboard") == UNICODE_TEXT
+    assert pasted(display, "-selection", "primary") == UNICODE_TEXT
+    assert pasted(display, "-selection", "clipboard", "-t", "TEXT") == UNICODE_TEXT
+    latin1 = paste(display, "-selection", "clipboard", "-t", "STRING").stdout
+    assert latin1 == "naïve café ? ?? ?\nsecond line\n".encode("latin-1")
+    targets = pasted(display, "-selection", "clipboard", "-t", "TARGETS").split()
+    assert targets == ["TARGETS", "UTF8_STRING", "STRING", "TEXT"]
+    need("xsel")
+    xsel = subprocess.run(
+        ["xsel", "--clipboard", "--output"],
+        env={**os.environ, "DISPLAY": display},
+        capture_output=True,
+        timeout=TIMEOUT,
+        check=True,
+    )
+    assert xsel.stdout.decode("utf-8") == UNICODE_TEXT
+    assert clipboard.text == UNICODE_TEXT  # our own ownership is not news
+
+
+def test_unknown_targets_are_refused(display: str, clipboard: X11Clipboard) -> None:
+    clipboard.set_text("plain")
+    wait_for(lambda: paste(display, "-selection", "clipboard").returncode == 0, "ownership")
+    assert paste(display, "-selection", "clipboard", "-t", "image/png").returncode != 0
+
+
+def test_a_text_too_long_for_one_request_is_refused_safely(
+    display: str, clipboard: X11Clipboard
+) -> None:
+    clipboard.set_text("short")
+    wait_for(lambda: paste(display, "-selection", "clipboard").returncode == 0, "ownership")
+    clipboard.set_text("x" * (1 << 20))  # python-xlib sends at most 256 KiB per request
+    wait_for(lambda: paste(display, "-selection", "clipboard").returncode != 0, "a refusal")
+    assert "UTF8_STRING" in pasted(display, "-selection", "clipboard", "-t", "TARGETS")
+    clipboard.set_text("short again")
+    wait_for(lambda: paste(display, "-selection", "clipboard").returncode == 0, "ownership")
+    assert pasted(display, "-selection", "clipboard") == "short again"
+
+
+# --- X clients' text, seen by vncd -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("program", ["xclip", "xsel"])
+def test_a_copy_by_an_x_client_is_fetched(
+    display: str, clipboard: X11Clipboard, program: str
+) -> None:
+    serial = clipboard.serial
+    with copied(display, program, UNICODE_TEXT.encode("utf-8")):
+        assert wait_for_new_text(clipboard, serial) == UNICODE_TEXT
+
+
+def test_a_latin1_only_owner_is_read_as_latin1(display: str, clipboard: X11Clipboard) -> None:
+    need("xclip")
+    serial = clipboard.serial
+    process = subprocess.Popen(
+        ["xclip", "-quiet", "-selection", "clipboard", "-t", "STRING", "-i"],
+        env={**os.environ, "DISPLAY": display},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        process.stdin.write("déjà vu".encode("latin-1"))
+        process.stdin.close()
+        assert wait_for_new_text(clipboard, serial) == "déjà vu"
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_a_copy_only_sent_in_pieces_is_skipped(
+    display: str, clipboard: X11Clipboard, caplog: pytest.LogCaptureFixture
+) -> None:
+    """xclip sends this much by INCR (ICCCM 2.7.2), which we do not do."""
+    caplog.set_level(logging.INFO, logger="vncd.sources.x11_clipboard")
+    serial = clipboard.serial
+    with copied(display, "xclip", b"z" * (5 << 20)):
+        wait_for(lambda: "too long to fetch" in caplog.text, "the copy to be skipped")
+    assert clipboard.serial == serial
+    # The next xclip may get the same window id; polling only notices an owner change it sees.
+    time.sleep(2 * POLL_SECONDS)
+    with copied(display, "xclip", b"small"):
+        assert wait_for_new_text(clipboard, serial) == "small"
+
+
+def test_the_viewer_and_the_desktop_take_turns(display: str, clipboard: X11Clipboard) -> None:
+    clipboard.set_text("from the viewer")
+    wait_for(lambda: paste(display, "-selection", "clipboard").returncode == 0, "ownership")
+    serial = clipboard.serial
+    with copied(display, "xclip", b"from the desktop"):
+        assert wait_for_new_text(clipboard, serial) == "from the desktop"
+        assert pasted(display, "-selection", "clipboard") == "from the desktop"
+        clipboard.set_text("the viewer again")
+        wait_for(
+            lambda: paste(display, "-selection", "clipboard").stdout == b"the viewer again",
+            "the viewer's text",
+        )
+
+
+def test_closing_gives_the_selections_up(display: str) -> None:
+    board = X11Clipboard(open_display(display))
+    board.set_text("soon gone")
+    wait_for(lambda: paste(display, "-selection", "clipboard").returncode == 0, "ownership")
+    board.close()
+    board.close()  # idempotent
+    wait_for(lambda: paste(display, "-selection", "clipboard").returncode != 0, "no owner")
+
+
+def test_the_x11_source_exposes_the_clipboard(display: str) -> None:
+    with X11Source(display) as source:
+        serial = source.clipboard_serial
+        source.set_clipboard("through the source")
+        assert source.clipboard_serial != serial
+        assert source.get_clipboard() == "through the source"
+        wait_for(lambda: paste(display, "-selection", "clipboard").returncode == 0, "ownership")
+        assert pasted(display, "-selection", "clipboard") == "through the source"
+        serial = source.clipboard_serial
+        with copied(display, "xsel", b"copied on the desktop"):
+            wait_for(lambda: source.clipboard_serial != serial, "the desktop's copy")
+            assert source.get_clipboard() == "copied on the desktop"
+
+
+# --- through a session --------------------------------------------------------------------
+
+
+async def test_viewers_and_x_clients_share_the_clipboard(display: str) -> None:
+    source = await trio.to_thread.run_sync(X11Source, display)
+    try:
+        async with running_hub(source) as hub:
+            viewer = hub.connect()
+            await viewer.handshake()
+            await viewer.send(ClientCutText("from the viewer, café\r\n"))
+            want = "from the viewer, café\n".encode()
+            with trio.fail_after(TIMEOUT):
+                while await trio.to_thread.run_sync(clipboard_bytes, display) != want:
+                    await trio.sleep(0.02)
+            with copied(display, "xsel", "from X: ✓ ok".encode()):
+                assert await viewer.next_cut_text() == "from X: ? ok"
+            assert viewer.cut_texts == []
+    finally:
+        source.close()
