@@ -16,7 +16,6 @@ strategies come from tests/protocol (run from the repository root, as ``python -
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Callable
 
@@ -34,7 +33,6 @@ from hypothesis.stateful import (
 
 from protocol import (
     BGRX,
-    NEED_DATA,
     ClientConnection,
     ClientInit,
     ConnectionClosed,
@@ -54,9 +52,17 @@ from protocol import (
 )
 from protocol.security import SecurityType
 from protocol.security.vncauth import check_response, encrypt_challenge
+from tests.protocol.messages import (
+    CLIENT_TYPES,
+    SERVER_TYPES,
+    Connection,
+    client_messages,
+    drain,
+    garbage,
+    server_messages,
+)
+from tests.protocol.roundtrip import split
 from tests.protocol.strategies import pixel_formats
-from tests.protocol.test_fuzz import CLIENT_TYPES, SERVER_TYPES, garbage
-from tests.protocol.test_messages import client_messages, server_messages
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
 PASSWORD = "pa55word"
@@ -75,17 +81,7 @@ HANDSHAKE = SERVER_TURNS | {
     Phase.VNC_AUTH_RESPONSE,
     Phase.CLIENT_INIT,
 }
-Connection = ServerConnection | ClientConnection
 cuts = st.lists(st.integers(0, 1 << 16), max_size=4)
-
-
-def drain(conn: Connection, chunk: bytes, events: list[Event]) -> None:
-    """Feed ``chunk`` and append the events it completes (kept even if an error follows)."""
-    conn.receive_data(chunk)
-    while (event := conn.next_event()) is not NEED_DATA:
-        events.append(event)
-        if isinstance(event, ConnectionClosed):
-            break
 
 
 @attrs.define
@@ -164,11 +160,9 @@ class Conversation(RuleBasedStateMachine):
 
     def deliver(self, sender: Recorder, receiver: Recorder, event: Event, at: list[int]) -> None:
         """Send ``event`` and feed its bytes to the peer in pieces; it must read it back."""
-        data = sender.send(event)
-        points = sorted({0, len(data), *(cut % (len(data) + 1) for cut in at)})
         received = []
-        for start, end in itertools.pairwise(points):
-            received += receiver.receive(data[start:end])
+        for piece in split(sender.send(event), at):
+            received += receiver.receive(piece)
         assert received == [event]
 
     def server_says(self, event: Event, at: list[int]) -> None:

@@ -30,7 +30,8 @@ from protocol import (
 from protocol.security import SecurityType
 from protocol.security.vncauth import check_response, encrypt_challenge
 
-Connection = ServerConnection | ClientConnection
+from .messages import Connection
+
 CHALLENGE = bytes(range(100, 116))
 PASSWORD = "s3cret!"
 SIZE = (64, 48)

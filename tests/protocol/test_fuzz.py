@@ -11,24 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol import (
-    NEED_DATA,
-    ClientConnection,
-    ConnectionClosed,
     Event,
     Phase,
     RemoteProtocolError,
-    ServerConnection,
 )
 from protocol.encodings import DECODERS
 from protocol.security import SecurityType
 
-Connection = ServerConnection | ClientConnection
-Outcome = tuple[list[Event], str | None]
+from .messages import CLIENT_TYPES, SERVER_TYPES, Connection, drain, garbage
 
-#: Message type bytes each side understands (7.5 / 7.6 and extensions), to get past the
-#: dispatch byte more often than chance would.
-CLIENT_TYPES = [0, 2, 3, 4, 5, 6, 150, 248, 250, 251, 255]
-SERVER_TYPES = [0, 1, 2, 3, 150, 248, 250]
+Outcome = tuple[list[Event], str | None]
 
 
 @st.composite
@@ -42,24 +34,13 @@ def update_headers(draw: st.DrawFn) -> bytes:
     return struct.pack(">BxH HHHHi", 0, rectangles, x, y, width, height, encoding)
 
 
-def garbage(types: list[int], *prefixes: st.SearchStrategy[bytes]) -> st.SearchStrategy[bytes]:
-    typed = st.builds(lambda t, rest: bytes([t]) + rest, st.sampled_from(types), st.binary())
-    pieces = st.one_of(st.binary(max_size=40), typed, *prefixes)
-    return st.lists(pieces, min_size=1, max_size=6).map(b"".join)
-
-
 def run(conn: Connection, chunks: list[bytes]) -> Outcome:
     """Feed ``chunks`` and drain events after each; stop at the first RemoteProtocolError."""
     events: list[Event] = []
     budget = sum(len(chunk) for chunk in chunks) + 2  # every event consumes a byte (or EOF)
     try:
         for chunk in chunks:
-            conn.receive_data(chunk)
-            while (event := conn.next_event()) is not NEED_DATA:
-                events.append(event)
-                assert len(events) <= budget, "events without input: a loop"
-                if isinstance(event, ConnectionClosed):
-                    break
+            drain(conn, chunk, events, budget)
     except RemoteProtocolError as error:
         return events, str(error)
     return events, None

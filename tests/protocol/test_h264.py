@@ -25,7 +25,7 @@ from protocol.encodings import h264
 from protocol.encodings._base import CHUNK, EncodeSettings
 from protocol.encodings._registry import DECODERS, ENCODERS, Encoding
 
-from .roundtrip import FORMATS, NEED, RGB565, cut_lists, feed, split, through_the_wire
+from .roundtrip import FORMATS, NEED, RGB565, cut_lists, feed, psnr, split, through_the_wire
 
 av = pytest.importorskip("av")  # h264 imports without it, but then registers nothing
 
@@ -34,12 +34,6 @@ TEXT = np.ascontiguousarray(text_desktop()[60:252, 48:304])  # editor window, 25
 SMOOTH = np.ascontiguousarray(photo()[400:592, 800:1056])
 RGBX = FORMATS[1]
 START = b"\x00\x00\x00\x01"
-
-
-def psnr(decoded: np.ndarray, source: np.ndarray) -> float:
-    error = decoded[..., :3].astype(np.float64) - source[..., :3]
-    mse = float(np.mean(error * error))
-    return float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
 
 
 def header(rectangle: Rectangle) -> tuple[int, int]:

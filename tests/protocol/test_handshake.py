@@ -32,7 +32,7 @@ from protocol import (
 )
 from protocol.security import SecurityType
 
-BGRX_WIRE = b"\x20\x18\x00\x01\x00\xff\x00\xff\x00\xff\x10\x08\x00\x00\x00\x00"
+from .messages import BGRX_WIRE
 
 
 def at_security_types(version: tuple[int, int]) -> tuple[ServerConnection, ClientConnection]:

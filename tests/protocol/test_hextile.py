@@ -17,11 +17,9 @@ from protocol._framebuffer import Framebuffer
 from protocol._pixelformat import BGRX, PixelFormat, encode_pixels, quantise
 from protocol.encodings import EncodeSettings, Encoding, hextile
 
-from .roundtrip import FORMATS, NEED, cut_lists, feed, split
-from .strategies import pixel_formats
-from .test_rre import pictures, read_from, round_trip
+from .roundtrip import BGR233, FORMATS, NEED, cut_lists, decode_arbitrary, feed, round_trip, split
+from .strategies import pictures, pixel_formats
 
-BGR233 = PixelFormat(8, 8, False, True, 7, 7, 3, 0, 3, 6)  # one byte a pixel: easy to spell
 # BGRX colours and their BGR233 values (red in bits 0-2, green 3-5, blue 6-7).
 WHITE, RED, GREEN = (255, 255, 255, 0), (0, 0, 255, 0), (0, 255, 0, 0)
 W, R, G = 0xFF, 0x07, 0x38
@@ -142,14 +140,14 @@ def test_decode_outside_the_framebuffer_is_an_error() -> None:
 @settings(max_examples=200, deadline=None)
 @given(pixels=pictures(max_side=70), pf=st.sampled_from(FORMATS), cuts=cut_lists)
 def test_round_trip_viewer_formats(pixels: np.ndarray, pf: PixelFormat, cuts: list[int]) -> None:
-    decoded = round_trip(Encoding.HEXTILE, pixels, pf, cuts)
+    decoded, _ = round_trip(Encoding.HEXTILE, pixels, pf, cuts)
     np.testing.assert_array_equal(decoded, quantise(pixels, pf))
 
 
 @settings(max_examples=100, deadline=None)
 @given(pixels=pictures(max_side=40), pf=pixel_formats(), cuts=cut_lists)
 def test_round_trip_any_format(pixels: np.ndarray, pf: PixelFormat, cuts: list[int]) -> None:
-    decoded = round_trip(Encoding.HEXTILE, pixels, pf, cuts)
+    decoded, _ = round_trip(Encoding.HEXTILE, pixels, pf, cuts)
     np.testing.assert_array_equal(decoded, quantise(pixels, pf))
 
 
@@ -207,13 +205,4 @@ def test_arbitrary_bytes_are_a_protocol_error_or_pixels(
     width: int, height: int, data: bytes, pf: PixelFormat
 ) -> None:
     header = Rectangle(0, 0, width, height, Encoding.HEXTILE)
-    framebuffer = Framebuffer.blank(40, 20)
-    try:
-        payload = read_from(hextile.HextileDecoder().read_payload(header, pf), data)
-        if payload is not NEED:
-            rectangle = Rectangle(0, 0, width, height, Encoding.HEXTILE, payload)
-            hextile.HextileDecoder().decode(rectangle, pf, framebuffer)
-        rectangle = Rectangle(0, 0, width, height, Encoding.HEXTILE, data)
-        hextile.HextileDecoder().decode(rectangle, pf, framebuffer)
-    except RemoteProtocolError:
-        pass
+    decode_arbitrary(header, data, pf, Framebuffer.blank(40, 20), also_as_payload=True)

@@ -24,7 +24,6 @@ from protocol import (
     FramebufferUpdateRequest,
     KeyEvent,
     LocalProtocolError,
-    PixelFormat,
     PointerEvent,
     QemuAudio,
     QemuExtendedKeyEvent,
@@ -39,68 +38,9 @@ from protocol import (
     XvpMessage,
 )
 from protocol.encodings import Encoding
-from tests.protocol.strategies import pixel_formats
 
-BGRX_WIRE = b"\x20\x18\x00\x01\x00\xff\x00\xff\x00\xff\x10\x08\x00\x00\x00\x00"
-RGB565 = PixelFormat(16, 16, True, True, 31, 63, 31, 11, 5, 0)
-
-# --- Strategies (the fuzz state machine imports these) ---------------------------------------
-
-u8 = st.integers(0, 0xFF)
-u16 = st.integers(0, 0xFFFF)
-u32 = st.integers(0, 0xFFFFFFFF)
-s32 = st.integers(-(2**31), 2**31 - 1)
-latin1 = st.text(st.characters(min_codepoint=0, max_codepoint=255), max_size=40)
-
-
-screens = st.builds(Screen, u32, u16, u16, u16, u16, u32)
-
-client_messages = st.one_of(
-    st.builds(SetPixelFormat, pixel_formats()),
-    st.builds(SetEncodings, st.lists(s32, max_size=40)),
-    st.builds(FramebufferUpdateRequest, st.booleans(), u16, u16, u16, u16),
-    st.builds(KeyEvent, st.booleans(), u32),
-    st.builds(PointerEvent, u8, u16, u16),
-    st.builds(ClientCutText, latin1),
-    st.builds(EnableContinuousUpdates, st.booleans(), u16, u16, u16, u16),
-    st.builds(Fence, u32, st.binary(max_size=64)),
-    st.builds(XvpMessage, u8, u8),
-    st.builds(SetDesktopSize, u16, u16, st.lists(screens, max_size=4)),
-    st.builds(QemuExtendedKeyEvent, st.booleans(), u32, u32),
-    st.builds(QemuAudio, st.sampled_from([0, 1])),
-    st.builds(QemuAudio, st.just(2), u8, u8, u32),
-)
-
-
-@st.composite
-def raw_rectangles(draw: st.DrawFn, size: tuple[int, int], pixel_format: PixelFormat) -> Rectangle:
-    """A Raw rectangle inside a framebuffer of ``size`` with a payload of the right length."""
-    x = draw(st.integers(0, size[0]))
-    y = draw(st.integers(0, size[1]))
-    width = draw(st.integers(0, min(12, size[0] - x)))
-    height = draw(st.integers(0, min(12, size[1] - y)))
-    length = width * height * pixel_format.bytes_per_pixel
-    payload = draw(st.binary(min_size=length, max_size=length))
-    return Rectangle(x, y, width, height, Encoding.RAW, payload)
-
-
-def updates(size: tuple[int, int], pixel_format: PixelFormat) -> st.SearchStrategy[Event]:
-    rectangles = st.lists(raw_rectangles(size, pixel_format), max_size=4)
-    last_rect = st.sampled_from([[], [Rectangle(0, 0, 0, 0, Encoding.LAST_RECT)]])
-    return st.builds(lambda rs, end: FramebufferUpdate(rs + end), rectangles, last_rect)
-
-
-def server_messages(size: tuple[int, int], pixel_format: PixelFormat) -> st.SearchStrategy[Event]:
-    return st.one_of(
-        updates(size, pixel_format),
-        st.builds(SetColourMapEntries, u16, st.lists(st.tuples(u16, u16, u16), max_size=8)),
-        st.just(Bell()),
-        st.builds(ServerCutText, latin1),
-        st.just(EndOfContinuousUpdates()),
-        st.builds(Fence, u32, st.binary(max_size=64)),
-        st.builds(XvpMessage, u8, u8),
-    )
-
+from .messages import BGRX_WIRE, client_messages, server_messages
+from .roundtrip import RGB565
 
 # --- Golden bytes ---------------------------------------------------------------------------
 

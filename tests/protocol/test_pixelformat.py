@@ -20,15 +20,12 @@ from protocol._pixelformat import (
     quantise,
 )
 
+from .roundtrip import BGR233, MAP8, RGB565, RGB565_LE
 from .strategies import any_format, frames, pixel_formats
 
-RGB565_BE = PixelFormat(16, 16, True, True, 31, 63, 31, 11, 5, 0)
-RGB565_LE = PixelFormat(16, 16, False, True, 31, 63, 31, 11, 5, 0)
-BGR233 = PixelFormat(8, 8, False, True, 7, 7, 3, 0, 3, 6)
 RGB332 = PixelFormat(8, 8, False, True, 7, 7, 3, 5, 2, 0)
 XBGR_BE = PixelFormat(32, 24, True, True, 255, 255, 255, 0, 8, 16)
 RGBX_LE = PixelFormat(32, 24, False, True, 255, 255, 255, 0, 8, 16)
-MAP8 = PixelFormat(8, 8, False, False, 0, 0, 0, 0, 0, 0)
 MAP16_BE = PixelFormat(16, 16, True, False, 0, 0, 0, 0, 0, 0)
 MAP32_LE = PixelFormat(32, 8, False, False, 0, 0, 0, 0, 0, 0)
 
@@ -44,7 +41,7 @@ def one(b: int, g: int, r: int, x: int = 0) -> np.ndarray:
     ("pf", "bgrx", "wire"),
     [
         # r = round(255*31/255) = 31, g = round(128*63/255) = 32, b = round(16*31/255) = 2
-        (RGB565_BE, (16, 128, 255, 0), bytes([0xFC, 0x02])),
+        (RGB565, (16, 128, 255, 0), bytes([0xFC, 0x02])),
         (RGB565_LE, (16, 128, 255, 0), bytes([0x02, 0xFC])),
         # r = round(50*7/255) = 1, g = round(100*7/255) = 3, b = 3
         (BGR233, (255, 100, 50, 0), bytes([1 | 3 << 3 | 3 << 6])),
@@ -69,7 +66,7 @@ def test_encode_golden(pf: PixelFormat, bgrx: tuple[int, ...], wire: bytes) -> N
     ("pf", "wire", "bgrx"),
     [
         # b = round(2*255/31) = 16, g = round(32*255/63) = 130, r = 255; X always 0
-        (RGB565_BE, bytes([0xFC, 0x02]), (16, 130, 255, 0)),
+        (RGB565, bytes([0xFC, 0x02]), (16, 130, 255, 0)),
         # r = round(1*255/7) = 36, g = round(3*255/7) = 109, b = 255
         (BGR233, bytes([1 | 3 << 3 | 3 << 6]), (255, 109, 36, 0)),
         (XBGR_BE, bytes([4, 1, 2, 3]), (1, 2, 3, 0)),
@@ -105,7 +102,7 @@ def test_colour_map_lookup_uses_given_map_and_black_past_its_end() -> None:
 
 
 def test_quantise_golden() -> None:
-    assert quantise(one(16, 128, 255, 77), RGB565_BE).tolist() == [[[16, 130, 255, 0]]]
+    assert quantise(one(16, 128, 255, 77), RGB565).tolist() == [[[16, 130, 255, 0]]]
     assert quantise(one(1, 2, 3, 4), BGRX).tolist() == [[[1, 2, 3, 0]]]
 
 

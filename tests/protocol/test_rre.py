@@ -1,14 +1,9 @@
 """RRE (rfbproto 7.7.3): golden bytes, round trips through the wire, the shared subrectangle
-and painting helpers, and hostile payloads.
-
-``pictures`` (the kinds of content every lossless encoding is tried on) lives here and is
-imported by the Hextile and Zlib tests too.
-"""
+and painting helpers, and hostile payloads."""
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Generator
 
 import numpy as np
 import pytest
@@ -19,90 +14,21 @@ from protocol._errors import RemoteProtocolError
 from protocol._events import Rectangle
 from protocol._framebuffer import Framebuffer
 from protocol._pixelformat import BGRX, PixelFormat, quantise
-from protocol.encodings import EncodeSettings, Encoding, make_decoder, make_encoder, rre
+from protocol.encodings import EncodeSettings, Encoding, rre
 from protocol.encodings._base import CHUNK
 
 from .roundtrip import (
+    BGR233,
     FORMATS,
     NEED,
     RGB565,
     cut_lists,
+    decode_arbitrary,
     feed,
-    palette_framebuffer,
+    round_trip,
     split,
-    through_the_wire,
 )
-from .strategies import pixel_formats
-
-KINDS = ("solid", "two", "few", "noise", "gradient", "text")
-
-
-def picture(kind: str, width: int, height: int, seed: int) -> np.ndarray:
-    """(H, W, 4) BGRX content of one kind; the X byte is random (it must not matter)."""
-    rng = np.random.default_rng(seed)
-    palette = rng.integers(0, 256, (16, 4), dtype=np.uint8)
-    if kind == "noise":
-        return rng.integers(0, 256, (height, width, 4), dtype=np.uint8)
-    if kind == "gradient":
-        ramp = np.add.outer(np.arange(height) * 7, np.arange(width) * 3)
-        pixels = (ramp[..., None] * rng.integers(1, 5, 4) + palette[0]).astype(np.uint8)
-        return pixels
-    if kind == "text":  # flat background, strokes, and anti-aliasing-like in-between shades
-        index = np.zeros((height, width), np.intp)
-        strokes = rng.random((height, width)) < 0.2
-        index[strokes] = 1
-        edges = np.zeros_like(strokes)
-        edges[:, 1:] |= strokes[:, :-1] & ~strokes[:, 1:]
-        index[edges] = rng.integers(2, 5, int(edges.sum()))
-        return palette[index]
-    colours = {"solid": 1, "two": 2, "few": 16}[kind]
-    blocky = rng.integers(0, colours, (height // 3 + 1, width // 3 + 1))
-    index = np.repeat(np.repeat(blocky, 3, axis=0), 3, axis=1)[:height, :width]
-    flecks = rng.random((height, width)) < 0.1
-    index[flecks] = rng.integers(0, colours, int(flecks.sum()))
-    return palette[index]
-
-
-@st.composite
-def pictures(draw: st.DrawFn, max_side: int = 40) -> np.ndarray:
-    """Content of every kind at awkward sizes: 1x1, tile-edge sizes and odd shapes."""
-    side = st.one_of(st.sampled_from([1, 2, 15, 16, 17, 33]), st.integers(0, max_side))
-    return picture(
-        draw(st.sampled_from(KINDS)), draw(side), draw(side), draw(st.integers(0, 2**32 - 1))
-    )
-
-
-def round_trip(
-    encoding: int, pixels: np.ndarray, pf: PixelFormat, cuts: list[int], x: int = 2, y: int = 1
-) -> np.ndarray:
-    """Encode, send in pieces, decode into a framebuffer (pre-filled with 7s); returns the
-    framebuffer after checking nothing outside the rectangle changed."""
-    height, width = pixels.shape[:2]
-    rectangles = make_encoder(encoding).encode(pixels, x, y, pf, EncodeSettings())
-    framebuffer = palette_framebuffer(x + width + 1, y + height + 2, pf)
-    framebuffer.pixels[:] = 7
-    decoder = make_decoder(encoding)
-    for rectangle in rectangles:
-        assert rectangle.encoding == encoding
-        decoder.decode(through_the_wire(rectangle, pf, cuts), pf, framebuffer)
-    outside = np.ones(framebuffer.pixels.shape[:2], bool)
-    outside[y : y + height, x : x + width] = False
-    assert (framebuffer.pixels[outside] == 7).all()
-    return framebuffer.pixels[y : y + height, x : x + width]
-
-
-def read_from(reader: Generator[int, bytes, bytes], data: bytes) -> object:
-    """Drive a reader over ``data`` as a stream (more may follow its payload); NEED if
-    ``data`` ends first."""
-    offset = 0
-    try:
-        need = next(reader)
-        while offset + need <= len(data):
-            offset += need
-            need = reader.send(data[offset - need : offset])
-    except StopIteration as done:
-        return done.value
-    return NEED
+from .strategies import pictures, pixel_formats
 
 
 def rre_bytes(background: bytes, *subrects: tuple[bytes, int, int, int, int]) -> bytes:
@@ -139,7 +65,7 @@ def test_golden_decode_paints_in_order_later_over_earlier() -> None:
         (b"\x02", 0, 0, 2, 2),  # a block ...
         (b"\x03", 1, 1, 2, 1),  # ... partly covered by the next one (6 pixels painted)
     )
-    pf = PixelFormat(8, 8, False, True, 7, 7, 3, 0, 3, 6)  # BGR233: value 1 is red 1/7
+    pf = BGR233  # value 1 is red 1/7
     framebuffer = Framebuffer.blank(4, 3)
     rre.RREDecoder().decode(Rectangle(1, 1, 3, 2, Encoding.RRE, payload), pf, framebuffer)
     values = np.array([[2, 2, 1], [2, 3, 3]])
@@ -155,13 +81,15 @@ def test_golden_decode_paints_in_order_later_over_earlier() -> None:
 @settings(max_examples=200, deadline=None)
 @given(pixels=pictures(), pf=st.sampled_from(FORMATS), cuts=cut_lists)
 def test_round_trip_viewer_formats(pixels: np.ndarray, pf: PixelFormat, cuts: list[int]) -> None:
-    np.testing.assert_array_equal(round_trip(Encoding.RRE, pixels, pf, cuts), quantise(pixels, pf))
+    decoded, _ = round_trip(Encoding.RRE, pixels, pf, cuts)
+    np.testing.assert_array_equal(decoded, quantise(pixels, pf))
 
 
 @settings(max_examples=100, deadline=None)
 @given(pixels=pictures(max_side=12), pf=pixel_formats(), cuts=cut_lists)
 def test_round_trip_any_format(pixels: np.ndarray, pf: PixelFormat, cuts: list[int]) -> None:
-    np.testing.assert_array_equal(round_trip(Encoding.RRE, pixels, pf, cuts), quantise(pixels, pf))
+    decoded, _ = round_trip(Encoding.RRE, pixels, pf, cuts)
+    np.testing.assert_array_equal(decoded, quantise(pixels, pf))
 
 
 @settings(max_examples=100, deadline=None)
@@ -285,13 +213,4 @@ def test_arbitrary_bytes_are_a_protocol_error_or_pixels(
     width: int, height: int, data: bytes, pf: PixelFormat
 ) -> None:
     header = Rectangle(0, 0, width, height, Encoding.RRE)
-    framebuffer = Framebuffer.blank(9, 9)
-    try:
-        payload = read_from(rre.RREDecoder().read_payload(header, pf), data)
-        if payload is not NEED:
-            rectangle = Rectangle(0, 0, width, height, Encoding.RRE, payload)
-            rre.RREDecoder().decode(rectangle, pf, framebuffer)
-        rectangle = Rectangle(0, 0, width, height, Encoding.RRE, data)
-        rre.RREDecoder().decode(rectangle, pf, framebuffer)
-    except RemoteProtocolError:
-        pass
+    decode_arbitrary(header, data, pf, Framebuffer.blank(9, 9), also_as_payload=True)

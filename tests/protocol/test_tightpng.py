@@ -4,7 +4,6 @@ BasicCompression and anything that is not a PNG of the rectangle's size."""
 
 from __future__ import annotations
 
-import contextlib
 import io
 
 import numpy as np
@@ -20,26 +19,27 @@ from protocol._pixelformat import BGRX, PixelFormat, quantise
 from protocol.encodings import EncodeSettings, Encoding, make_decoder, make_encoder, tightpng
 from protocol.encodings._tight_wire import compact_length
 
-from .roundtrip import FORMATS, NEED, RGB565, cut_lists, feed, palette_framebuffer
-from .strategies import pixel_formats
-from .test_tight import images, jpeg_of, psnr, round_trip, smooth
+from .roundtrip import (
+    FORMATS,
+    RGB565,
+    cut_lists,
+    decode_arbitrary,
+    decode_payload,
+    feed,
+    psnr,
+    round_trip,
+    tight_image,
+)
+from .strategies import images, led_by, pixel_formats, smooth
 
 PNG = Encoding.TIGHT_PNG
 
 
 def png_of(payload: bytes) -> bytes:
     assert payload[0] == 0xA0
-    image = jpeg_of(payload)  # the same framing: control byte, compact length, image
+    image = tight_image(payload)
     assert image.startswith(b"\x89PNG\r\n\x1a\n")
     return image
-
-
-def decode_payload(payload: bytes, width: int, height: int, pf: PixelFormat = BGRX) -> np.ndarray:
-    framebuffer = palette_framebuffer(width, height, pf)
-    rectangle = Rectangle(0, 0, width, height, PNG)
-    payload = feed(make_decoder(PNG).read_payload(rectangle, pf), [payload])
-    make_decoder(PNG).decode(Rectangle(0, 0, width, height, PNG, payload), pf, framebuffer)
-    return framebuffer.pixels
 
 
 def png_payload(image: Image.Image) -> bytes:
@@ -64,14 +64,14 @@ def test_palette_blocks_are_palette_pngs() -> None:
     image = Image.open(io.BytesIO(png_of(rectangle.payload)))
     assert image.mode == "P" and image.size == (9, 4)
     assert png_of(rectangle.payload)[24:26] == b"\x01\x03"  # IHDR: 1 bit, colour type 3
-    assert (decode_payload(rectangle.payload, 9, 4) == quantise(pixels, BGRX)).all()
+    assert (decode_payload(PNG, rectangle.payload, 9, 4) == quantise(pixels, BGRX)).all()
 
 
 def test_colourful_blocks_are_rgb_pngs() -> None:
     pixels = np.random.default_rng(1).integers(0, 256, (30, 40, 4), np.uint8)
     (rectangle,) = make_encoder(PNG).encode(pixels, 0, 0, BGRX, EncodeSettings())
     assert Image.open(io.BytesIO(png_of(rectangle.payload))).mode == "RGB"
-    assert (decode_payload(rectangle.payload, 40, 30) == quantise(pixels, BGRX)).all()
+    assert (decode_payload(PNG, rectangle.payload, 40, 30) == quantise(pixels, BGRX)).all()
 
 
 @settings(max_examples=300, deadline=None)
@@ -79,7 +79,7 @@ def test_colourful_blocks_are_rgb_pngs() -> None:
 def test_lossless_round_trip(
     pixels: np.ndarray, pf: PixelFormat, level: int, cuts: list[int]
 ) -> None:
-    seen, rectangles = round_trip(pixels, pf, EncodeSettings(compress_level=level), cuts, PNG)
+    seen, rectangles = round_trip(PNG, pixels, pf, cuts, EncodeSettings(compress_level=level))
     assert {r.payload[0] for r in rectangles} <= {0x80, 0xA0}
     assert (seen == quantise(pixels, pf)).all()
 
@@ -87,14 +87,14 @@ def test_lossless_round_trip(
 @settings(max_examples=150, deadline=None)
 @given(images(), pixel_formats())
 def test_lossless_round_trip_any_format(pixels: np.ndarray, pf: PixelFormat) -> None:
-    seen, _ = round_trip(pixels, pf, encoding=PNG)
+    seen, _ = round_trip(PNG, pixels, pf)
     assert (seen == quantise(pixels, pf)).all()
 
 
 @pytest.mark.parametrize("level", [0, 5, 8, 9])
 def test_jpeg(level: int) -> None:
     pixels = smooth()
-    seen, rectangles = round_trip(pixels, BGRX, EncodeSettings(quality=level), encoding=PNG)
+    seen, rectangles = round_trip(PNG, pixels, BGRX, options=EncodeSettings(quality=level))
     assert {r.payload[0] for r in rectangles} == {0x90}
     assert psnr(seen, pixels) >= (45 if level >= 8 else 30)
 
@@ -104,11 +104,11 @@ def test_decoder_applies_other_png_colour_types() -> None:
     expected = np.zeros((3, 4, 4), np.uint8)
     expected[..., :3] = rgb[..., ::-1]
     rgba = np.concatenate([rgb, np.full((3, 4, 1), 9, np.uint8)], axis=-1)
-    assert (decode_payload(png_payload(Image.fromarray(rgba, "RGBA")), 4, 3) == expected).all()
-    grey = decode_payload(png_payload(Image.fromarray(rgb[..., 0])), 4, 3)
+    assert (decode_payload(PNG, png_payload(Image.fromarray(rgba, "RGBA")), 4, 3) == expected).all()
+    grey = decode_payload(PNG, png_payload(Image.fromarray(rgb[..., 0])), 4, 3)
     assert (grey[..., :3] == rgb[..., :1]).all()
     assert (
-        decode_payload(png_payload(Image.fromarray(rgb)), 4, 3, RGB565)
+        decode_payload(PNG, png_payload(Image.fromarray(rgb)), 4, 3, RGB565)
         == quantise(expected, RGB565)
     ).all()
 
@@ -138,22 +138,18 @@ def test_reader_refuses_basic_compression(payload: bytes) -> None:
 )
 def test_decoder_refuses_bad_images(payload: bytes) -> None:
     with pytest.raises(RemoteProtocolError):
-        decode_payload(payload, 4, 4)
+        decode_payload(PNG, payload, 4, 4)
 
 
 def test_reset_bits_are_accepted() -> None:
-    assert (decode_payload(b"\x8f\x01\x02\x03", 2, 2)[..., 2] == 1).all()
+    assert (decode_payload(PNG, b"\x8f\x01\x02\x03", 2, 2)[..., 2] == 1).all()
 
 
 @settings(max_examples=600, deadline=None)
 @given(
     st.one_of(
         st.binary(max_size=60),
-        st.builds(
-            lambda head, rest: bytes([head]) + rest,
-            st.sampled_from([0x80, 0x90, 0xA0, 0xA5, 0x00]),
-            st.binary(max_size=60),
-        ),
+        led_by(st.sampled_from([0x80, 0x90, 0xA0, 0xA5, 0x00])),
         st.builds(
             lambda image, cut: image[:cut],
             st.sampled_from(
@@ -169,17 +165,8 @@ def test_reset_bits_are_accepted() -> None:
 def test_arbitrary_bytes_only_raise_remote_protocol_errors(
     data: bytes, width: int, height: int, pf: PixelFormat
 ) -> None:
-    decoder = make_decoder(PNG)
-    try:
-        payload = feed(decoder.read_payload(Rectangle(0, 0, width, height, PNG), pf), [data])
-    except RemoteProtocolError:
-        return
-    except AssertionError:  # the reader finished early: the rest is the next message
-        return
-    if payload is NEED:
-        return
-    with contextlib.suppress(RemoteProtocolError):
-        decoder.decode(Rectangle(0, 0, width, height, PNG, payload), pf, Framebuffer.blank(6, 6))
+    header = Rectangle(0, 0, width, height, PNG)
+    decode_arbitrary(header, data, pf, Framebuffer.blank(6, 6))
 
 
 def test_registered() -> None:

@@ -1,12 +1,8 @@
 """TRLE (RFC 6143 7.7.5) through encoder -> wire -> reader -> Framebuffer, golden tiles for
-every subencoding, and an independent generator of valid tile streams for the decoder.
-
-``screens`` and ``tile_streams`` are shared with test_zrle (ZRLE uses the same tiles).
-"""
+every subencoding, and an independent generator of valid tile streams for the decoder
+(``tile_streams``, in strategies: ZRLE uses the same tiles)."""
 
 from __future__ import annotations
-
-import contextlib
 
 import attrs
 import numpy as np
@@ -17,148 +13,37 @@ from hypothesis import strategies as st
 from protocol._errors import RemoteProtocolError
 from protocol._events import Rectangle
 from protocol._framebuffer import Framebuffer
-from protocol._pixelformat import BGRX, PixelFormat, decode_pixels, quantise
+from protocol._pixelformat import BGRX, PixelFormat, quantise
 from protocol.encodings import EncodeSettings, Encoding, make_decoder, make_encoder, trle
 from protocol.encodings._base import CHUNK
 
-from .roundtrip import FORMATS, NEED, RGB565, cut_lists, feed, palette_framebuffer, split
-from .strategies import any_format
-
-BGR233 = FORMATS[6]  # 8 bpp true colour: a CPIXEL is one byte, the pixel value
-RED, GREEN, BLUE, WHITE, BLACK = 0x07, 0x38, 0xC0, 0xFF, 0x00  # BGR233 values
-
-# --- Content strategies (shared with test_zrle) -----------------------------------------
-
-SIZES = st.one_of(
-    st.sampled_from([(1, 1), (3, 65), (70, 130), (17, 15), (16, 16), (64, 64), (1, 200)]),
-    st.tuples(st.integers(1, 90), st.integers(1, 140)),
+from .roundtrip import (
+    BGR233,
+    FORMATS,
+    NEED,
+    RGB565,
+    bgr233_pixels,
+    cut_lists,
+    decode_arbitrary,
+    feed,
+    palette_framebuffer,
+    read_stream,
+    round_trip,
+    split,
 )
-KINDS = ["solid", "two", "few", "palette", "noise", "gradient", "text"]
+from .strategies import formats, screens, tile_streams
 
-
-@st.composite
-def screens(draw: st.DrawFn) -> np.ndarray:
-    """(H, W, 4) canonical pixels of a kind that exercises one tile form or another, with a
-    size that cuts tiles at the edges."""
-    height, width = draw(SIZES)
-    kind = draw(st.sampled_from(KINDS))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    if kind == "noise":
-        return rng.integers(0, 256, (height, width, 4), dtype=np.uint8)
-    if kind == "gradient":
-        ramp = np.add.outer(np.arange(height), np.arange(width)) * rng.integers(1, 5)
-        pixels = np.zeros((height, width, 4), np.uint8)
-        pixels[..., rng.integers(0, 3)] = ramp % 256
-        return pixels
-    colours = {"solid": 1, "two": 2, "few": 16, "palette": 127, "text": 5}[kind]
-    palette = rng.integers(0, 256, (colours, 4), dtype=np.uint8)
-    if kind == "text":  # a background, glyph-like blobs of a few shades
-        indices = np.zeros((height, width), np.int64)
-        for _ in range(rng.integers(1, 12)):
-            top, left = rng.integers(0, height), rng.integers(0, width)
-            size = rng.integers(1, 9, 2)
-            indices[top : top + size[0], left : left + size[1]] = rng.integers(1, colours)
-    else:
-        # Runs of random length: long ones favour RLE, short ones packed palettes.
-        run = int(rng.integers(1, 40))
-        indices = np.repeat(rng.integers(0, colours, height * width // run + 1), run)
-        indices = indices[: height * width].reshape(height, width)
-    return palette[indices]
-
-
-formats = st.one_of(st.sampled_from(FORMATS), any_format)
-
-
-@st.composite
-def tile_streams(draw: st.DrawFn, size: int, reuse: bool) -> tuple[int, int, bytes, np.ndarray]:
-    """A valid stream of tiles (``size`` square, TRLE's 127/129 when ``reuse``) built
-    independently of the encoder, in every form the spec allows (runs of one written as
-    runs, palettes with unused or repeated colours...): (width, height, bytes, the BGR233
-    values the client must see)."""
-    height, width = draw(st.tuples(st.integers(1, 40), st.integers(1, 70)))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    out = bytearray()
-    image = np.zeros((height, width), np.uint8)
-    palette: np.ndarray | None = None
-    for top in range(0, height, size):
-        for left in range(0, width, size):
-            th, tw = min(size, height - top), min(size, width - left)
-            forms = ["raw", "solid", "packed", "plain", "palette"]
-            if reuse and palette is not None:
-                forms += ["reuse palette"] + ["reuse packed"] * (len(palette) <= 16)
-            form = forms[rng.integers(len(forms))]
-            if form in ("packed", "palette"):
-                palette = rng.integers(0, 256, rng.integers(2, 17 if form == "packed" else 128))
-            values = _tile(out, form, palette, th, tw, rng)
-            image[top : top + th, left : left + tw] = values.reshape(th, tw)
-    return width, height, bytes(out), image
-
-
-def _tile(
-    out: bytearray, form: str, palette: np.ndarray | None, th: int, tw: int, rng
-) -> np.ndarray:
-    pixels = th * tw
-    if form == "raw":
-        values = rng.integers(0, 256, pixels)
-        out += bytes([0]) + bytes(values.tolist())
-        return values
-    if form == "solid":
-        value = int(rng.integers(0, 256))
-        out += bytes([1, value])
-        return np.full(pixels, value)
-    if form in ("packed", "reuse packed"):
-        assert palette is not None
-        out += bytes([127]) if form == "reuse packed" else bytes([len(palette), *palette])
-        bits = 1 if len(palette) <= 2 else 2 if len(palette) <= 4 else 4
-        indices = rng.integers(0, len(palette), (th, tw))
-        padded = np.zeros((th, -(-tw * bits // 8) * 8 // bits), np.int64)
-        padded[:, :tw] = indices
-        weights = 1 << (8 - bits * np.arange(1, 8 // bits + 1))
-        out += bytes((padded.reshape(th, -1, 8 // bits) * weights).sum(-1).ravel().tolist())
-        return palette[indices.ravel()]
-    # Plain or palette RLE: cut the tile into runs.
-    cuts = np.sort(rng.choice(np.arange(1, pixels), rng.integers(0, pixels), replace=False))
-    lengths = np.diff(np.concatenate([[0], cuts, [pixels]]))
-    if form == "plain":
-        out += bytes([128])
-        colours = rng.integers(0, 256, len(lengths))
-    else:
-        assert palette is not None
-        out += bytes([129]) if form == "reuse palette" else bytes([128 + len(palette), *palette])
-        indices = rng.integers(0, len(palette), len(lengths))
-        colours = palette[indices]
-    for run, length in enumerate(lengths.tolist()):
-        long_form = length > 1 or rng.integers(2) == 1
-        if form == "plain":
-            out.append(int(colours[run]))
-        else:
-            out.append(int(indices[run]) | (0x80 if long_form else 0))
-        if form == "plain" or long_form:
-            out += b"\xff" * ((length - 1) // 255) + bytes([(length - 1) % 255])
-    return np.repeat(colours, lengths)
-
-
-def bgr233_pixels(values: np.ndarray) -> np.ndarray:
-    """Canonical pixels whose BGR233 values are ``values``."""
-    height, width = values.shape
-    return decode_pixels(np.asarray(values, np.uint8).tobytes(), width, height, BGR233)
+RED, GREEN, BLUE, WHITE, BLACK = 0x07, 0x38, 0xC0, 0xFF, 0x00  # BGR233 values
 
 
 def read_exactly(rectangle: Rectangle, pf: PixelFormat, stream: bytes) -> bytes:
     """Run the reader over a stream that goes on after the rectangle, as a connection would:
     it must return having taken exactly the rectangle's bytes."""
     reader = make_decoder(rectangle.encoding).read_payload(rectangle, pf)
-    position = 0
-    try:
-        need = next(reader)
-        while True:
-            assert position + need <= len(stream), "the reader asked past the stream's end"
-            data = stream[position : position + need]
-            position += need
-            need = reader.send(data)
-    except StopIteration as done:
-        assert position == len(done.value)
-        return done.value
+    payload, taken = read_stream(reader, stream)
+    assert payload is not NEED, "the reader asked past the stream's end"
+    assert taken == len(payload)
+    return payload
 
 
 def decode_trle(payload: bytes, width: int, height: int, pf: PixelFormat = BGR233) -> np.ndarray:
@@ -350,25 +235,11 @@ def test_cpixels_of_32_bpp_are_three_bytes() -> None:
 @given(pixels=screens(), pf=formats, x=st.integers(0, 3), y=st.integers(0, 3), cuts=cut_lists)
 def test_round_trip(pixels: np.ndarray, pf: PixelFormat, x: int, y: int, cuts: list[int]) -> None:
     height, width = pixels.shape[:2]
-    (rectangle,) = make_encoder(Encoding.TRLE).encode(pixels, x, y, pf, EncodeSettings())
-    assert (rectangle.x, rectangle.y, rectangle.width, rectangle.height) == (x, y, width, height)
     # Arbitrary arrival pieces, then a reader that must stop exactly at the end.
-    assert (
-        feed(
-            make_decoder(Encoding.TRLE).read_payload(rectangle, pf), split(rectangle.payload, cuts)
-        )
-        == rectangle.payload
-    )
+    seen, (rectangle,) = round_trip(Encoding.TRLE, pixels, pf, cuts, x=x, y=y)
+    assert (rectangle.x, rectangle.y, rectangle.width, rectangle.height) == (x, y, width, height)
     assert read_exactly(rectangle, pf, rectangle.payload + bytes(100)) == rectangle.payload
-
-    framebuffer = palette_framebuffer(x + width + 1, y + height + 2, pf)
-    framebuffer.pixels[:] = 7
-    make_decoder(Encoding.TRLE).decode(rectangle, pf, framebuffer)
-    np.testing.assert_array_equal(
-        framebuffer.pixels[y : y + height, x : x + width], quantise(pixels, pf)
-    )
-    framebuffer.pixels[y : y + height, x : x + width] = 7
-    assert (framebuffer.pixels == 7).all()
+    np.testing.assert_array_equal(seen, quantise(pixels, pf))
 
 
 def test_tiles_beat_raw_on_desktop_content() -> None:
@@ -471,23 +342,14 @@ def test_rectangle_outside_the_framebuffer() -> None:
     data=st.binary(max_size=400),
     size=st.tuples(st.integers(0, 40), st.integers(0, 40)),
     pf=st.sampled_from(FORMATS),
-    cuts=cut_lists,
 )
 def test_arbitrary_bytes_are_protocol_errors_or_pixels(
-    data: bytes, size: tuple[int, int], pf: PixelFormat, cuts: list[int]
+    data: bytes, size: tuple[int, int], pf: PixelFormat
 ) -> None:
     width, height = size
     rectangle = Rectangle(0, 0, width, height, Encoding.TRLE)
     framebuffer = palette_framebuffer(width, height, pf)
-    try:
-        payload = feed(make_decoder(Encoding.TRLE).read_payload(rectangle, pf), split(data, cuts))
-    except RemoteProtocolError:
-        payload = NEED
-    for candidate in {payload, data} - {NEED}:
-        with contextlib.suppress(RemoteProtocolError):
-            make_decoder(Encoding.TRLE).decode(
-                attrs.evolve(rectangle, payload=candidate), pf, framebuffer
-            )
+    decode_arbitrary(rectangle, data, pf, framebuffer, also_as_payload=True)
 
 
 def test_registered() -> None:

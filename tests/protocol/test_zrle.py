@@ -22,18 +22,19 @@ from protocol._pixelformat import BGRX, PixelFormat, encode_pixels, pixel_value,
 from protocol.encodings import EncodeSettings, Encoding, make_decoder, make_encoder, zrle
 from protocol.encodings._base import CHUNK
 
-from .roundtrip import FORMATS, cut_lists, feed, palette_framebuffer, through_the_wire
-from .test_trle import (
+from .roundtrip import (
     BGR233,
-    BLUE,
-    GREEN,
-    RED,
-    WHITE,
+    FORMATS,
     bgr233_pixels,
-    formats,
-    screens,
-    tile_streams,
+    cut_lists,
+    decode_payload,
+    feed,
+    palette_framebuffer,
+    through_the_wire,
 )
+from .strategies import formats, screens, tile_streams
+
+RED, GREEN, BLUE, WHITE = 0x07, 0x38, 0xC0, 0xFF  # BGR233 values
 
 
 def zrle_payload(tiles: bytes, compressor: zlib._Compress | None = None) -> bytes:
@@ -48,10 +49,7 @@ def tiles_of(payload: bytes) -> bytes:
 
 
 def decode(payload: bytes, width: int, height: int, pf: PixelFormat = BGR233) -> np.ndarray:
-    framebuffer = palette_framebuffer(width, height, pf)
-    rectangle = Rectangle(0, 0, width, height, Encoding.ZRLE, payload)
-    make_decoder(Encoding.ZRLE).decode(through_the_wire(rectangle, pf, [3]), pf, framebuffer)
-    return framebuffer.pixels
+    return decode_payload(Encoding.ZRLE, payload, width, height, pf, cuts=[3])
 
 
 # --- Golden tiles and CPIXELs -----------------------------------------------------------

@@ -1,0 +1,124 @@
+"""Messages shared by the connection tests and the fuzz state machine: Hypothesis strategies
+for every normal-phase message (rfbproto 7.5, 7.6 and the named extensions), garbage that
+gets past the dispatch byte, and a driver that drains a connection's events."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from protocol import (
+    NEED_DATA,
+    Bell,
+    ClientConnection,
+    ClientCutText,
+    ConnectionClosed,
+    EnableContinuousUpdates,
+    EndOfContinuousUpdates,
+    Event,
+    Fence,
+    FramebufferUpdate,
+    FramebufferUpdateRequest,
+    KeyEvent,
+    PixelFormat,
+    PointerEvent,
+    QemuAudio,
+    QemuExtendedKeyEvent,
+    Rectangle,
+    Screen,
+    ServerConnection,
+    ServerCutText,
+    SetColourMapEntries,
+    SetDesktopSize,
+    SetEncodings,
+    SetPixelFormat,
+    XvpMessage,
+)
+from protocol.encodings import Encoding
+
+from .strategies import led_by, pixel_formats
+
+Connection = ServerConnection | ClientConnection
+
+#: BGRX as a PIXEL_FORMAT on the wire (7.4): 32 bpp, depth 24, little endian, true colour,
+#: maxima 255, shifts 16, 8, 0, three bytes of padding.
+BGRX_WIRE = b"\x20\x18\x00\x01\x00\xff\x00\xff\x00\xff\x10\x08\x00\x00\x00\x00"
+
+#: Message type bytes each side understands (7.5 / 7.6 and extensions), to get past the
+#: dispatch byte more often than chance would.
+CLIENT_TYPES = [0, 2, 3, 4, 5, 6, 150, 248, 250, 251, 255]
+SERVER_TYPES = [0, 1, 2, 3, 150, 248, 250]
+
+u8 = st.integers(0, 0xFF)
+u16 = st.integers(0, 0xFFFF)
+u32 = st.integers(0, 0xFFFFFFFF)
+s32 = st.integers(-(2**31), 2**31 - 1)
+latin1 = st.text(st.characters(min_codepoint=0, max_codepoint=255), max_size=40)
+
+desktop_screens = st.builds(Screen, u32, u16, u16, u16, u16, u32)
+
+client_messages = st.one_of(
+    st.builds(SetPixelFormat, pixel_formats()),
+    st.builds(SetEncodings, st.lists(s32, max_size=40)),
+    st.builds(FramebufferUpdateRequest, st.booleans(), u16, u16, u16, u16),
+    st.builds(KeyEvent, st.booleans(), u32),
+    st.builds(PointerEvent, u8, u16, u16),
+    st.builds(ClientCutText, latin1),
+    st.builds(EnableContinuousUpdates, st.booleans(), u16, u16, u16, u16),
+    st.builds(Fence, u32, st.binary(max_size=64)),
+    st.builds(XvpMessage, u8, u8),
+    st.builds(SetDesktopSize, u16, u16, st.lists(desktop_screens, max_size=4)),
+    st.builds(QemuExtendedKeyEvent, st.booleans(), u32, u32),
+    st.builds(QemuAudio, st.sampled_from([0, 1])),
+    st.builds(QemuAudio, st.just(2), u8, u8, u32),
+)
+
+
+@st.composite
+def raw_rectangles(draw: st.DrawFn, size: tuple[int, int], pixel_format: PixelFormat) -> Rectangle:
+    """A Raw rectangle inside a framebuffer of ``size`` with a payload of the right length."""
+    x = draw(st.integers(0, size[0]))
+    y = draw(st.integers(0, size[1]))
+    width = draw(st.integers(0, min(12, size[0] - x)))
+    height = draw(st.integers(0, min(12, size[1] - y)))
+    length = width * height * pixel_format.bytes_per_pixel
+    payload = draw(st.binary(min_size=length, max_size=length))
+    return Rectangle(x, y, width, height, Encoding.RAW, payload)
+
+
+def updates(size: tuple[int, int], pixel_format: PixelFormat) -> st.SearchStrategy[Event]:
+    rectangles = st.lists(raw_rectangles(size, pixel_format), max_size=4)
+    last_rect = st.sampled_from([[], [Rectangle(0, 0, 0, 0, Encoding.LAST_RECT)]])
+    return st.builds(lambda rs, end: FramebufferUpdate(rs + end), rectangles, last_rect)
+
+
+def server_messages(size: tuple[int, int], pixel_format: PixelFormat) -> st.SearchStrategy[Event]:
+    """Messages a server may send a client whose framebuffer has ``size`` and ``pixel_format``."""
+    return st.one_of(
+        updates(size, pixel_format),
+        st.builds(SetColourMapEntries, u16, st.lists(st.tuples(u16, u16, u16), max_size=8)),
+        st.just(Bell()),
+        st.builds(ServerCutText, latin1),
+        st.just(EndOfContinuousUpdates()),
+        st.builds(Fence, u32, st.binary(max_size=64)),
+        st.builds(XvpMessage, u8, u8),
+    )
+
+
+def garbage(types: list[int], *prefixes: st.SearchStrategy[bytes]) -> st.SearchStrategy[bytes]:
+    """Bytes that are noise, or noise after a message type in ``types`` or a ``prefix``."""
+    typed = led_by(st.sampled_from(types), max_size=None)
+    pieces = st.one_of(st.binary(max_size=40), typed, *prefixes)
+    return st.lists(pieces, min_size=1, max_size=6).map(b"".join)
+
+
+def drain(
+    conn: Connection, chunk: bytes, events: list[Event], budget: float = float("inf")
+) -> None:
+    """Feed ``chunk`` and append the events it completes (kept even if an error follows),
+    stopping at ConnectionClosed; more than ``budget`` events in all means a loop."""
+    conn.receive_data(chunk)
+    while (event := conn.next_event()) is not NEED_DATA:
+        events.append(event)
+        assert len(events) <= budget, "events without input: a loop"
+        if isinstance(event, ConnectionClosed):
+            break
