@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -55,16 +57,17 @@ def xvfb():
         yield display
 
 
-@pytest.fixture
-def start_vncd(tmp_path: Path):
-    """Start `python -m vncd run` with config text; returns the port. Stopped afterwards."""
+@contextlib.contextmanager
+def vncd_launcher(directory: Path) -> Iterator[Callable[..., int]]:
+    """A function that starts `python -m vncd run` with config text (files in ``directory``)
+    and returns its port; every vncd it started is stopped when the block ends."""
     processes: list[subprocess.Popen] = []
 
     def start(config: str, env: dict[str, str] | None = None) -> int:
         port = free_vnc_port()
-        path = tmp_path / f"vncd-{len(processes)}.toml"
+        path = directory / f"vncd-{len(processes)}.toml"
         path.write_text(f'[server]\nhost = "127.0.0.1"\nport = {port}\n{config}')
-        log = open(tmp_path / f"vncd-{len(processes)}.log", "w")  # noqa: SIM115
+        log = open(directory / f"vncd-{len(processes)}.log", "w")  # noqa: SIM115
         process = subprocess.Popen(
             [sys.executable, "-m", "vncd", "run", str(path), "--log-level", "debug"],
             stdout=log,
@@ -75,10 +78,19 @@ def start_vncd(tmp_path: Path):
         wait_for_port(port, process)
         return port
 
-    yield start
-    for process in processes:
-        process.terminate()
-        try:
-            assert process.wait(10) == 0, "vncd did not exit cleanly on SIGTERM"
-        finally:
-            process.kill()
+    try:
+        yield start
+    finally:
+        for process in processes:
+            process.terminate()
+            try:
+                assert process.wait(10) == 0, "vncd did not exit cleanly on SIGTERM"
+            finally:
+                process.kill()
+
+
+@pytest.fixture
+def start_vncd(tmp_path: Path):
+    """Start `python -m vncd run` with config text; returns the port. Stopped afterwards."""
+    with vncd_launcher(tmp_path) as start:
+        yield start
