@@ -14,6 +14,7 @@ import trio.testing
 from protocol import ClientCutText, KeyEvent, PixelFormat, PointerEvent, SetPixelFormat
 from protocol._pixelformat import quantise
 from protocol.encodings import ENCODERS, Encoding
+from tests.protocol.roundtrip import psnr
 from vncd.clipboard import POLL_SECONDS
 from vncd.frames import FrameBus
 from vncd.session import Access, Hub, Session
@@ -289,11 +290,6 @@ FORMATS_TO_TRY = [
     PixelFormat(16, 16, True, True, 31, 63, 31, 11, 5, 0),
     PixelFormat(8, 8, False, False, 0, 0, 0, 0, 0, 0),
 ]
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    error = np.mean((a[..., :3].astype(float) - b[..., :3].astype(float)) ** 2)
-    return float("inf") if error == 0 else 10 * np.log10(255**2 / error)
 
 
 @pytest.mark.parametrize("encoding", sorted(offered_encodings(h264=True)))
