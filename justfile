@@ -13,6 +13,10 @@ serve *args:
 test *args:
     ./scripts/test "$@"
 
+# Only the browser client's end-to-end tests (headless Chromium; arguments go to pytest)
+test-browser *args:
+    ./scripts/test tests/browser "$@"
+
 # Lint and check formatting without changing files
 lint:
     {{ bin }}/ruff check .

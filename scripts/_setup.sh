@@ -50,3 +50,15 @@ ensure_venv() {
         echo "$hash" >"$stamp"
     fi
 }
+
+# Install the browser client's dependency (noVNC, pinned in web/package-lock.json) into
+# web/node_modules when it is missing or the lock file has changed since the last install.
+ensure_web() {
+    local stamp="web/node_modules/.vncd.stamp" hash
+    hash=$(cat web/package.json web/package-lock.json | sha256sum)
+    if [[ $(cat "$stamp" 2>/dev/null) != "$hash" ]]; then
+        echo "$0: installing the web client's packages (npm ci in web/)" >&2
+        (cd web && npm ci --no-audit --no-fund --loglevel=error)
+        echo "$hash" >"$stamp"
+    fi
+}

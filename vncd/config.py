@@ -7,9 +7,9 @@ the file is reported at once. Unknown keys are errors, so a typo never passes si
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
+import ssl
 import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -21,6 +21,7 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from . import passwords
+from .transports import MODES, is_loopback, parse_origin, server_context
 
 SOURCE_KINDS = ("auto", "demo", "x11", "xvfb")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -40,7 +41,7 @@ def _toml(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)  # JSON's escapes are valid in TOML
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return "[" + ", ".join(map(_toml, value)) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{key} = {_toml(item)}" for key, item in value.items()) + "}"
@@ -107,6 +108,15 @@ def _geometry(value: Any) -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
+def _origins(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError('must be a list of origins, e.g. ["https://example.com:8443"], or ["*"]')
+    for item in value:
+        if item != "*":
+            parse_origin(item)
+    return tuple(value)
+
+
 def _setting(default: Any, check: Check) -> Any:
     return attrs.field(default=default, metadata={"check": check})
 
@@ -125,6 +135,8 @@ class ServerConfig:
     password_file: str = _setting("", _text)
     max_connections: int = _setting(16, _integer(1, 1000))
     name: str = _setting("", _text)
+    mode: str = _setting("auto", _one_of(*MODES))
+    detect_ms: int = _setting(50, _integer(1, 1000, " (milliseconds)"))
 
 
 @attrs.frozen
@@ -166,6 +178,32 @@ class LogConfig:
     level: str = _setting("info", _one_of(*LOG_LEVELS))
 
 
+@attrs.frozen
+class HttpConfig:
+    """[http]: what browsers get on the RFB port."""
+
+    web_root: str = _setting("", _text)
+
+
+@attrs.frozen
+class WebSocketConfig:
+    """[websocket]: browser viewers (noVNC)."""
+
+    allowed_origins: tuple[str, ...] = _setting((), _origins)
+    max_message_size: int = _setting(
+        2 << 20, _integer(1024, 128 << 20, " (bytes, at most 128 MiB)")
+    )
+    ping_interval: int = _setting(30, _integer(0, 3600, " (seconds; 0 = no pings)"))
+
+
+@attrs.frozen
+class TlsConfig:
+    """[tls]: certificate and key for https:// and wss:// on the RFB port."""
+
+    certificate: str = _setting("", _text)
+    key: str = _setting("", _text)
+
+
 _SECRETS = {"password", "view_only_password"}
 
 
@@ -179,6 +217,9 @@ class Config:
     encodings: EncodingsConfig = attrs.field(factory=EncodingsConfig)
     limits: LimitsConfig = attrs.field(factory=LimitsConfig)
     log: LogConfig = attrs.field(factory=LogConfig)
+    http: HttpConfig = attrs.field(factory=HttpConfig)
+    websocket: WebSocketConfig = attrs.field(factory=WebSocketConfig)
+    tls: TlsConfig = attrs.field(factory=TlsConfig)
 
     def resolved_passwords(self) -> tuple[str, str]:
         """(full-access password, view-only password), "" when unset; reads password_file."""
@@ -196,6 +237,21 @@ class Config:
             raise ConfigError([f"{where}: the file holds an empty password"])
         return full, view_only
 
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The server's TLS context from [tls] (reads the files); None when not configured."""
+        tls = self.tls
+        if not tls.certificate:
+            return None
+        for key in ("certificate", "key"):
+            path = getattr(tls, key)
+            if not Path(path).is_file():
+                raise ConfigError([f"tls.{key} = {_toml(path)}: no such file"])
+        try:
+            return server_context(tls.certificate, tls.key)
+        except ValueError as error:
+            where = f"tls.certificate = {_toml(tls.certificate)}, tls.key = {_toml(tls.key)}"
+            raise ConfigError([f"{where}: {error}"]) from None
+
     def warnings(self) -> list[str]:
         """Settings that work but are probably not what the user meant."""
         server = self.server
@@ -205,10 +261,16 @@ class Config:
             for key in ("password", "view_only_password")
             if len(value := getattr(server, key)) > passwords.MAX_LENGTH
         ]
-        if not (server.password or server.password_file) and not _is_loopback(server.host):
+        no_password = not (server.password or server.password_file)
+        if no_password and not is_loopback(server.host):
             found.append(
                 f"server.host = {_toml(server.host)} and no password: anyone who can reach "
                 "this port can control the desktop"
+            )
+        if no_password and "*" in self.websocket.allowed_origins:
+            found.append(
+                'websocket.allowed_origins = ["*"] and no password: any web page open in a '
+                "browser that can reach this port can control the desktop"
             )
         return found
 
@@ -224,13 +286,6 @@ class Config:
                     lines.append(f"{key} = {_toml(value)}")
             lines.append("")
         return "\n".join(lines)
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 # --- Structuring -------------------------------------------------------------------------
@@ -251,7 +306,17 @@ def _table_hook(structure: Callable[[Any, type], Any]) -> Callable[[Any, type], 
 
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=True)
-    sections = (ServerConfig, SourceConfig, CaptureConfig, EncodingsConfig, LimitsConfig, LogConfig)
+    sections = (
+        ServerConfig,
+        SourceConfig,
+        CaptureConfig,
+        EncodingsConfig,
+        LimitsConfig,
+        LogConfig,
+        HttpConfig,
+        WebSocketConfig,
+        TlsConfig,
+    )
     for section in sections:
         hooks = {
             field.name: override(struct_hook=_field_hook(field.metadata["check"]))
@@ -297,7 +362,7 @@ def _problems(
         yield path, f"{'.'.join(path)} = {_toml(value)}: {error}"
 
 
-def _cross_checks(config: Config) -> list[str]:
+def _password_checks(config: Config) -> list[str]:
     server = config.server
     if server.password_file:
         if server.password or server.view_only_password:
@@ -315,6 +380,45 @@ def _cross_checks(config: Config) -> list[str]:
             "viewer gets full control)"
         ]
     return []
+
+
+def _web_checks(config: Config) -> list[str]:
+    web_root = config.http.web_root
+    if web_root and not Path(web_root).is_dir():
+        return [f"http.web_root = {_toml(web_root)}: not a directory"]
+    return []
+
+
+def _tls_checks(config: Config) -> list[str]:
+    if bool(config.tls.certificate) != bool(config.tls.key):
+        return ["tls.certificate and tls.key: set both (PEM files) or neither"]
+    try:
+        config.tls_context()
+    except ConfigError as error:
+        return list(error.problems)
+    return []
+
+
+def _cross_checks(config: Config) -> list[str]:
+    return [*_password_checks(config), *_web_checks(config), *_tls_checks(config)]
+
+
+#: Settings that name files or directories: relative paths are relative to the config file.
+_PATH_SETTINGS = (
+    ("server", "password_file"),
+    ("http", "web_root"),
+    ("tls", "certificate"),
+    ("tls", "key"),
+)
+
+
+def _relative_to(config: Config, base_dir: str | Path) -> Config:
+    for section_name, key in _PATH_SETTINGS:
+        section = getattr(config, section_name)
+        if value := getattr(section, key):
+            section = attrs.evolve(section, **{key: str(Path(base_dir, value))})
+            config = attrs.evolve(config, **{section_name: section})
+    return config
 
 
 def parse_config(
@@ -349,10 +453,8 @@ def parse_config(
                 for path, line in _problems(error, data, ())
             ]
         ) from None
-    password_file = config.server.password_file
-    if password_file and base_dir is not None:
-        server = attrs.evolve(config.server, password_file=str(Path(base_dir, password_file)))
-        config = attrs.evolve(config, server=server)
+    if base_dir is not None:
+        config = _relative_to(config, base_dir)
     problems = _cross_checks(config)
     if problems:
         raise ConfigError([f"{origin}: {problem}" for problem in problems])

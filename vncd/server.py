@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
+from pathlib import Path
 
 import trio
 
@@ -11,6 +13,14 @@ from .config import Config
 from .frames import FrameBus
 from .session import Access, Hub, Session
 from .sources import open_source
+from .transports import (
+    DEFAULT_WEB_ROOT,
+    Transports,
+    WebRoot,
+    WebSocketSettings,
+    is_loopback,
+    serve_connection,
+)
 from .updates import offered_encodings
 
 log = logging.getLogger(__name__)
@@ -36,6 +46,7 @@ async def serve(
     ``task_status.started`` receives the listeners, so callers (tests) learn the bound port.
     """
     password, view_only_password = config.resolved_passwords()
+    transports = transports_from(config)
     access = Access(
         password=password,
         view_only_password=view_only_password,
@@ -53,12 +64,14 @@ async def serve(
             encodings=offered_encodings(config.encodings.h264),
         )
         nursery.start_soon(bus.run)
+        nursery.start_soon(hub.clipboard.run)
         if handle_signals:
             nursery.start_soon(_stop_on_signal, nursery.cancel_scope)
         listeners = await trio.open_tcp_listeners(config.server.port, host=config.server.host)
         for listener in listeners:
             host, port, *_ = listener.socket.getsockname()
             log.info("listening on %s port %d (VNC display :%d)", host, port, port - 5900)
+        log.info("%s", where_to_connect(config.server.host, port, transports))
         log.info(
             "serving %s (%dx%d), %s",
             hub.name,
@@ -66,13 +79,57 @@ async def serve(
             "password required" if password else "no password",
         )
 
-        async def handle_viewer(stream: trio.abc.Stream) -> None:
-            peer = describe_peer(stream)
+        async def run_session(stream: trio.abc.Stream, peer: str) -> None:
             log.info("%s: new connection", peer)
             await Session(stream, hub, peer).run()
 
-        await nursery.start(trio.serve_listeners, handle_viewer, listeners)
+        async def handle_connection(stream: trio.SocketStream) -> None:
+            peer = describe_peer(stream)
+            try:
+                await serve_connection(stream, transports, peer, run_session)
+            except* Exception:
+                # serve_listeners would stop every listener: a bug met by one connection
+                # must end only that connection.
+                log.exception("%s: unexpected error", peer)
+            finally:
+                with trio.CancelScope(shield=True), trio.move_on_after(1):
+                    await stream.aclose()
+
+        await nursery.start(trio.serve_listeners, handle_connection, listeners)
         task_status.started(listeners)
+
+
+def transports_from(config: Config) -> Transports:
+    """The listeners' transport settings from the configuration (reads the TLS files)."""
+    web_root = Path(config.http.web_root) if config.http.web_root else DEFAULT_WEB_ROOT
+    websocket = config.websocket
+    return Transports(
+        mode=config.server.mode,
+        detect_seconds=config.server.detect_ms / 1000,
+        web=WebRoot.at(web_root),
+        websocket=WebSocketSettings(
+            allowed_origins=websocket.allowed_origins,
+            max_message_size=websocket.max_message_size,
+            ping_interval=websocket.ping_interval,
+            loopback_only=is_loopback(config.server.host),
+        ),
+        tls=config.tls_context(),
+    )
+
+
+def where_to_connect(host: str, port: int, transports: Transports) -> str:
+    """The line that tells the user what to open: a URL for a browser, an address for a
+    VNC viewer (`::` names a port, not a display), as the listener's mode allows."""
+    if host in ("", "0.0.0.0", "::"):
+        host = socket.gethostname()
+    url = f"{transports.scheme}://{f'[{host}]' if ':' in host else host}:{port}/"
+    browser = f"open {url} in a browser"
+    viewer = f"point a VNC viewer at {host}::{port}"
+    if transports.mode == "rfb":
+        return viewer
+    if transports.mode == "websocket":
+        return browser
+    return f"{browser}, or {viewer}"
 
 
 async def _stop_on_signal(cancel_scope: trio.CancelScope) -> None:

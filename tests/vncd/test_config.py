@@ -15,14 +15,19 @@ from vncd.config import (
     Config,
     ConfigError,
     EncodingsConfig,
+    HttpConfig,
     LimitsConfig,
     LogConfig,
     ServerConfig,
     SourceConfig,
+    TlsConfig,
+    WebSocketConfig,
     load_config,
     parse_config,
 )
 from vncd.passwords import read_password_file, write_password_file
+
+from .test_transport_tls import make_certificate
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -37,11 +42,15 @@ def problems_of(text: str, **kwargs: object) -> list[str]:
 def test_defaults() -> None:
     config = parse_config("", "test.toml")
     assert config == load_config(None) == Config()
-    assert config.server == ServerConfig("127.0.0.1", 5900, "", "", "", 16, "")
+    assert config.server == ServerConfig("127.0.0.1", 5900, "", "", "", 16, "", "auto", 50)
     assert config.source == SourceConfig("auto", "", (1280, 800), "xterm")
     assert config.capture == CaptureConfig(30)
     assert config.limits == LimitsConfig(1048576, 1024)
     assert config.log == LogConfig("info")
+    assert config.http == HttpConfig("")
+    assert config.websocket == WebSocketConfig((), 2097152, 30)
+    assert config.tls == TlsConfig("", "")
+    assert config.tls_context() is None
     assert config.resolved_passwords() == ("", "")
     assert config.warnings() == []
 
@@ -50,9 +59,10 @@ def test_shipped_file_spells_out_the_defaults() -> None:
     assert load_config(REPO / "etc" / "vncd.toml") == Config()
 
 
-def test_every_key_can_be_set() -> None:
+def test_every_key_can_be_set(tmp_path: Path) -> None:
+    certificate, key = make_certificate(tmp_path)
     config = parse_config(
-        """
+        f"""
         [server]
         host = "::"
         port = 0
@@ -60,6 +70,8 @@ def test_every_key_can_be_set() -> None:
         view_only_password = "look"
         max_connections = 1000
         name = "office"
+        mode = "websocket"
+        detect_ms = 1000
         [source]
         kind = "xvfb"
         display = ":3"
@@ -74,18 +86,31 @@ def test_every_key_can_be_set() -> None:
         max_encodings = 65535
         [log]
         level = "debug"
+        [http]
+        web_root = "{tmp_path}"
+        [websocket]
+        allowed_origins = ["https://example.com", "http://[::1]:8080", "*"]
+        max_message_size = 134217728
+        ping_interval = 0
+        [tls]
+        certificate = "{certificate}"
+        key = "{key}"
         """,
         "test.toml",
     )
     assert config == Config(
-        ServerConfig("::", 0, "secret", "look", "", 1000, "office"),
+        ServerConfig("::", 0, "secret", "look", "", 1000, "office", "websocket", 1000),
         SourceConfig("xvfb", ":3", (16, 8192), ""),
         CaptureConfig(240),
         EncodingsConfig(h264=True),
         LimitsConfig(0, 65535),
         LogConfig("debug"),
+        HttpConfig(str(tmp_path)),
+        WebSocketConfig(("https://example.com", "http://[::1]:8080", "*"), 134217728, 0),
+        TlsConfig(str(certificate), str(key)),
     )
     assert config.resolved_passwords() == ("secret", "look")
+    assert config.tls_context() is not None
 
 
 INTEGER_PORT = "must be an integer 0..65535"
@@ -105,6 +130,9 @@ BAD_VALUES = [
     ("server", "max_connections", "0", "must be an integer 1..1000"),
     ("server", "max_connections", "1001", "must be an integer 1..1000"),
     ("server", "name", "{}", "must be a string"),
+    ("server", "mode", '"ws"', 'must be one of "auto", "rfb", "websocket"'),
+    ("server", "detect_ms", "0", "must be an integer 1..1000 (milliseconds)"),
+    ("server", "detect_ms", "0.05", "must be an integer 1..1000 (milliseconds)"),
     ("source", "kind", '"wayland"', 'must be one of "auto", "demo", "x11", "xvfb"'),
     ("source", "kind", '"Demo"', 'must be one of "auto", "demo", "x11", "xvfb"'),
     ("source", "display", "0", "must be a string"),
@@ -124,6 +152,17 @@ BAD_VALUES = [
     ("limits", "max_encodings", "65536", "must be an integer 1..65535"),
     ("log", "level", '"INFO"', 'must be one of "debug", "info", "warning", "error"'),
     ("log", "level", '"verbose"', 'must be one of "debug", "info", "warning", "error"'),
+    ("http", "web_root", "false", "must be a string"),
+    ("websocket", "allowed_origins", '"*"', "must be a list of origins"),
+    ("websocket", "allowed_origins", "[1]", "must be a list of origins"),
+    ("websocket", "allowed_origins", '["example.com"]', "not an origin like https://example.com"),
+    ("websocket", "allowed_origins", '["https://a.example/path"]', "not an origin like"),
+    ("websocket", "allowed_origins", '["ftp://a.example"]', "not an origin like"),
+    ("websocket", "allowed_origins", '["https://a.example:99999"]', "not an origin like"),
+    ("websocket", "max_message_size", "1023", "must be an integer 1024..134217728"),
+    ("websocket", "ping_interval", "-1", "must be an integer 0..3600 (seconds; 0 = no pings)"),
+    ("tls", "certificate", "1", "must be a string"),
+    ("tls", "key", "[]", "must be a string"),
 ]
 
 
@@ -154,14 +193,14 @@ def test_unknown_key_lists_the_known_ones() -> None:
     [problem] = problems_of("[server]\nprot = 5900\n")
     assert problem == (
         "test.toml: server.prot: unknown key (known keys in [server]: host, port, password, "
-        "view_only_password, password_file, max_connections, name)"
+        "view_only_password, password_file, max_connections, name, mode, detect_ms)"
     )
 
 
 def test_unknown_section_and_stray_top_level_key() -> None:
     assert problems_of("[sever]\nport = 1\n") == [
         "test.toml: sever: unknown section "
-        "(known sections: server, source, capture, encodings, limits, log)"
+        "(known sections: server, source, capture, encodings, limits, log, http, websocket, tls)"
     ]
     [problem] = problems_of("port = 1\n")
     assert problem.startswith("test.toml: port: unknown key outside any section")
@@ -230,6 +269,8 @@ def test_warnings() -> None:
     assert exposed.startswith('server.host = "0.0.0.0" and no password')
     guarded = '[server]\nhost = "0.0.0.0"\npassword = "secret"\n'
     assert parse_config(guarded, "test.toml").warnings() == []
+    [any_page] = parse_config('[websocket]\nallowed_origins = ["*"]\n', "test.toml").warnings()
+    assert any_page.startswith('websocket.allowed_origins = ["*"] and no password')
 
 
 def test_to_toml_round_trips_and_hides_passwords() -> None:
@@ -315,3 +356,44 @@ def test_bad_password_files_are_named(tmp_path: Path) -> None:
     write_password_file(empty, "")
     [problem] = problems_of(f'[server]\npassword_file = "{empty}"\n')
     assert problem.endswith("the file holds an empty password")
+
+
+# --- Paths and TLS ---------------------------------------------------------------------------
+
+
+def test_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
+    certificate, key = make_certificate(tmp_path)
+    (tmp_path / "site").mkdir()
+    (tmp_path / "vncd.toml").write_text(
+        f'[http]\nweb_root = "site"\n[tls]\ncertificate = "{certificate.name}"\n'
+        f'key = "{key.name}"\n'
+    )
+    config = load_config(tmp_path / "vncd.toml")
+    assert config.http.web_root == str(tmp_path / "site")
+    assert config.tls == TlsConfig(str(certificate), str(key))
+
+
+def test_web_root_must_be_a_directory(tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    assert problems_of(f'[http]\nweb_root = "{missing}"\n') == [
+        f'test.toml: http.web_root = "{missing}": not a directory'
+    ]
+
+
+def test_tls_needs_both_files_and_they_must_load(tmp_path: Path) -> None:
+    certificate, key = make_certificate(tmp_path)
+    assert problems_of(f'[tls]\ncertificate = "{certificate}"\n') == [
+        "test.toml: tls.certificate and tls.key: set both (PEM files) or neither"
+    ]
+    missing = tmp_path / "missing.pem"
+    assert problems_of(f'[tls]\ncertificate = "{certificate}"\nkey = "{missing}"\n') == [
+        f'test.toml: tls.key = "{missing}": no such file'
+    ]
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate\n")
+    [problem] = problems_of(f'[tls]\ncertificate = "{garbage}"\nkey = "{key}"\n')
+    assert problem.startswith(f'test.toml: tls.certificate = "{garbage}", tls.key = "{key}": ')
+    assert "cannot load the certificate and key" in problem
+    other_certificate, _ = make_certificate(tmp_path / "other")
+    [problem] = problems_of(f'[tls]\ncertificate = "{other_certificate}"\nkey = "{key}"\n')
+    assert "cannot load the certificate and key" in problem  # a key that does not match

@@ -1,0 +1,300 @@
+"""The web client (web/, noVNC) in headless Chromium against a real `vncd run`: what the page
+shows is what the X display shows, and keys, clicks and the clipboard get through."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from Xlib import X, display
+
+from tests.interop.xclients import wait_for_line, x
+from tests.interop.xpaint import paint_root, varied_scene
+from tests.interop.xwd import xwd_root
+from tests.protocol.roundtrip import psnr
+
+pytest.importorskip("playwright", reason="playwright is not installed (./scripts/test installs it)")
+from playwright.sync_api import Page, expect
+
+from .client import (
+    open_client,
+    screen_pixels,
+    screen_point,
+    wait_for_pixels,
+    wait_for_state,
+)
+
+pytestmark = pytest.mark.browser
+
+
+def x11_source(display_name: str) -> str:
+    return f'[source]\nkind = "x11"\ndisplay = "{display_name}"\n'
+
+
+DEMO = '[source]\nkind = "demo"\ngeometry = "640x480"\n'
+
+
+def few_colour_desktop(display_name: str) -> subprocess.Popen:
+    """The interop tests' varied scene cut down to 8 colours, and an xterm full of text.
+
+    noVNC always asks for JPEG (it sends a quality level), so vncd's Tight sends photo-like
+    areas as JPEG; with a small palette per area every pixel goes losslessly."""
+    paint_root(display_name, np.where(varied_scene(1024, 768) >= 128, 255, 0).astype(np.uint8))
+    terminal = x(
+        display_name,
+        "xterm",
+        "-geometry",
+        "70x20+40+30",
+        "-e",
+        "sh",
+        "-c",
+        "ls -la /usr; sleep 600",
+    )
+    subprocess.run(
+        ["xdotool", "mousemove", "1023", "767"], env={**os.environ, "DISPLAY": display_name}
+    )
+    time.sleep(1.5)
+    return terminal
+
+
+def assert_page_shows_the_desktop(page: Page, url: str, display_name: str) -> None:
+    """Load the client from ``url``: it connects back to where it came from (ws:// or wss://,
+    noVNC's /websockify) and its canvas ends up equal to the display, pixel for pixel."""
+    sockets: list[str] = []
+    page.on("websocket", lambda socket: sockets.append(socket.url))
+    open_client(page, url, quality=9)
+    wait_for_state(page, "connected")
+    truth = xwd_root(display_name)
+    assert len(np.unique(truth.reshape(-1, 3), axis=0)) >= 8
+    np.testing.assert_array_equal(wait_for_pixels(page, truth), truth)
+    scheme = "wss" if url.startswith("https:") else "ws"
+    assert sockets == [f"{scheme}://{url.split('://', 1)[1]}websockify"]
+
+
+def test_page_shows_the_desktop_pixel_exact(xvfb, vncd, page: Page):
+    terminal = few_colour_desktop(xvfb)
+    try:
+        server = vncd(x11_source(xvfb))
+        assert_page_shows_the_desktop(page, server.url(), xvfb)
+    finally:
+        terminal.kill()
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made with the openssl command."""
+    certificate, key = directory / "certificate.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(certificate), "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return certificate, key
+
+
+def test_https_page_connects_over_wss(xvfb, vncd, page: Page, tmp_path: Path):
+    certificate, key = self_signed_certificate(tmp_path)
+    terminal = few_colour_desktop(xvfb)
+    try:
+        server = vncd(f'{x11_source(xvfb)}[tls]\ncertificate = "{certificate}"\nkey = "{key}"\n')
+        assert_page_shows_the_desktop(page, server.url("https"), xvfb)
+    finally:
+        terminal.kill()
+
+
+def test_photo_content_arrives_as_high_quality_jpeg(xvfb, vncd, page: Page):
+    """Quality 9 is JPEG quality 100 at 4:4:4 (about 52 dB here); level 7 gives about 35 dB,
+    so the bound also shows that the page's quality setting reached the server."""
+    paint_root(xvfb, varied_scene(1024, 768))
+    server = vncd(x11_source(xvfb))
+    open_client(page, server.url(), quality=9)
+    wait_for_state(page, "connected")
+    truth = xwd_root(xvfb)
+    deadline = time.monotonic() + 10
+    while (quality := psnr(screen_pixels(page), truth)) < 45 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert quality >= 45, f"PSNR {quality:.1f} dB"
+
+
+def test_keys_reach_an_xterm_unless_view_only(xvfb, vncd, page: Page, tmp_path: Path):
+    typed = tmp_path / "typed.txt"
+    terminal = x(xvfb, "xterm", "-geometry", "80x10+0+0", "-e", "sh", "-c", f"cat > {typed}")
+    try:
+        server = vncd(x11_source(xvfb))
+        open_client(page, server.url())
+        wait_for_state(page, "connected")
+        deadline = time.monotonic() + 10
+        while not typed.exists():  # until the shell in the xterm has started
+            assert time.monotonic() < deadline, "the xterm did not start"
+            time.sleep(0.1)
+        # No window manager: keyboard focus follows the pointer, so point at the xterm.
+        page.mouse.click(*screen_point(page, 100, 60))
+        canvas = page.locator("#screen canvas")
+
+        page.get_by_text("Settings", exact=True).click()
+        page.get_by_label("View only").check()
+        canvas.focus()
+        page.keyboard.type("ignored")
+        page.keyboard.press("Enter")
+        page.get_by_label("View only").uncheck()
+        canvas.focus()
+        page.keyboard.type("Hello, VNC! 42")
+        page.keyboard.press("Enter")
+
+        wait_for_line(typed)
+        assert typed.read_text() == "Hello, VNC! 42\n"
+    finally:
+        terminal.kill()
+
+
+def test_clicks_reach_an_x_window(xvfb, vncd, page: Page):
+    connection = display.Display(xvfb)
+    try:
+        screen = connection.screen()
+        window = screen.root.create_window(
+            200,
+            150,
+            300,
+            200,
+            0,
+            screen.root_depth,
+            background_pixel=screen.white_pixel,
+            event_mask=X.ButtonPressMask,
+        )
+        window.map()
+        connection.sync()
+        server = vncd(x11_source(xvfb))
+        open_client(page, server.url())
+        wait_for_state(page, "connected")
+
+        for offset, button in enumerate(("left", "middle", "right")):
+            page.mouse.click(*screen_point(page, 250 + 40 * offset, 200 + offset), button=button)
+
+        presses = []
+        deadline = time.monotonic() + 10
+        while len(presses) < 3 and time.monotonic() < deadline:
+            while connection.pending_events():
+                event = connection.next_event()
+                if event.type == X.ButtonPress:
+                    presses.append((event.detail, event.root_x, event.root_y))
+            time.sleep(0.05)
+        assert presses == [(1, 250, 200), (2, 290, 201), (3, 330, 202)]
+    finally:
+        connection.close()
+
+
+def xclip(display_name: str, *args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        ["xclip", "-selection", "clipboard", *args],
+        env={**os.environ, "DISPLAY": display_name},
+        **kwargs,
+    )
+
+
+def test_clipboard_both_ways(xvfb, vncd, page: Page):
+    server = vncd(x11_source(xvfb))
+    open_client(page, server.url())
+    wait_for_state(page, "connected")
+    page.get_by_text("Clipboard", exact=True).click()
+    box = page.get_by_label("Remote clipboard")
+
+    # Desktop → page: xclip owns CLIPBOARD (in the foreground: -quiet) until vncd takes it.
+    owner = xclip(xvfb, "-quiet", "-i", stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    try:
+        owner.stdin.write("Grüße from the desktop\nline 2".encode())
+        owner.stdin.close()
+        expect(box).to_have_value("Grüße from the desktop\nline 2", timeout=10_000)
+
+        # Page → desktop.
+        box.fill("Señor, from the page")
+        page.get_by_role("button", name="Send to remote").click()
+        deadline = time.monotonic() + 10
+        while True:
+            reader = xclip(xvfb, "-o", stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            text = reader.communicate(timeout=10)[0].decode()
+            if text == "Señor, from the page" or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert text == "Señor, from the page"
+    finally:
+        owner.kill()
+        owner.wait()
+
+
+def test_password_prompt(vncd, page: Page):
+    server = vncd(f'password = "s3cret"\n{DEMO}')
+    open_client(page, server.url())
+    wait_for_state(page, "credentials")
+    password = page.get_by_label("Password for this desktop")
+    expect(password).to_be_focused()
+
+    password.fill("wrong")
+    password.press("Enter")
+    wait_for_state(page, "failed")
+    expect(page.locator("#status")).to_contain_text("authentication failed")
+
+    password.fill("s3cret")
+    password.press("Enter")
+    wait_for_state(page, "connected")
+    expect(password).to_be_hidden()
+    assert screen_pixels(page).shape == (480, 640, 3)
+
+
+def test_password_in_the_url_connects_and_leaves_the_address_bar(vncd, page: Page):
+    server = vncd(f'password = "s3cret"\n{DEMO}')
+    open_client(page, server.url(), password="s3cret", quality=3)
+    wait_for_state(page, "connected")
+    assert "s3cret" not in page.url
+    assert "quality=3" in page.url
+
+
+def test_reconnects_after_the_server_comes_back(vncd, page: Page):
+    server = vncd(DEMO)
+    open_client(page, server.url())
+    wait_for_state(page, "connected")
+    server.stop()
+    wait_for_state(page, "retrying")
+    expect(page.locator("#status")).to_contain_text("Retrying in")
+    server.start()
+    wait_for_state(page, "connected", timeout=20)
+
+    # The button disconnects for good, and connects again.
+    page.get_by_role("button", name="Disconnect").click()
+    wait_for_state(page, "disconnected")
+    page.get_by_role("button", name="Connect", exact=True).click()
+    wait_for_state(page, "connected")
+
+
+def test_settings_from_the_url_and_remembered(vncd, page: Page):
+    server = vncd(DEMO)
+    open_client(page, server.url(), quality=1, compression=8, scale=0, view_only=1)
+    wait_for_state(page, "connected")
+    page.get_by_text("Settings", exact=True).click()
+    expect(page.get_by_label("Quality")).to_have_value("1")
+    expect(page.get_by_label("Compression")).to_have_value("8")
+    expect(page.get_by_label("Scale to fit")).not_to_be_checked()
+    expect(page.get_by_label("View only")).to_be_checked()
+    page.get_by_label("Compression").fill("5")
+    page.get_by_label("Resize remote desktop").check()
+
+    # What the user changed survives a reload; URL parameters apply to their visit only, and
+    # an unusable one is ignored.
+    open_client(page, server.url(), autoconnect=0, scale="maybe")
+    wait_for_state(page, "disconnected")
+    page.get_by_text("Settings", exact=True).click()
+    expect(page.get_by_label("Quality")).to_have_value("6")
+    expect(page.get_by_label("Compression")).to_have_value("5")
+    expect(page.get_by_label("Resize remote desktop")).to_be_checked()
+    expect(page.get_by_label("Scale to fit")).to_be_checked()
+    expect(page.get_by_label("View only")).not_to_be_checked()
+
+    # Escape closes the panel and gives the focus back to its button.
+    page.get_by_label("Quality").focus()
+    page.keyboard.press("Escape")
+    expect(page.get_by_label("Quality")).to_be_hidden()
+    expect(page.get_by_text("Settings", exact=True)).to_be_focused()

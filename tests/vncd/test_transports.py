@@ -1,0 +1,227 @@
+"""Same-port detection over real sockets: native viewers (silent or early), modes, timing.
+
+The harness here (``running_vncd``, ``rfb_handshake``) is shared by the other transport tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import statistics
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+import trio
+
+from protocol import (
+    ClientInit,
+    ProtocolVersion,
+    SecurityResult,
+    SecurityTypeChosen,
+    SecurityTypes,
+    ServerInit,
+)
+from vncd.config import parse_config
+from vncd.server import serve, where_to_connect
+from vncd.transports import Transports, WebRoot, WebSocketSettings
+
+from .viewer import Viewer
+
+GREETING = b"RFB 003.008\n"
+
+
+@attrs.frozen
+class Running:
+    port: int
+
+    async def connect(self) -> trio.SocketStream:
+        return await trio.open_tcp_stream("127.0.0.1", self.port)
+
+
+@contextlib.asynccontextmanager
+async def running_vncd(text: str = "", **settings: Any) -> AsyncIterator[Running]:
+    """vncd serving a small demo desktop on a free port of 127.0.0.1; ``text`` is more TOML
+    and ``settings`` more dotted keys (``server__mode="rfb"`` sets server.mode)."""
+    overrides = {
+        "server.host": "127.0.0.1",
+        "server.port": 0,
+        "source.kind": "demo",
+        "source.geometry": "160x120",
+        **{key.replace("__", "."): value for key, value in settings.items()},
+    }
+    config = parse_config(text, "test.toml", overrides=overrides)
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(functools.partial(serve, config, handle_signals=False))
+        yield Running(listeners[0].socket.getsockname()[1])
+        nursery.cancel_scope.cancel()
+
+
+async def rfb_handshake(stream: trio.abc.Stream) -> Viewer:
+    """A viewer that has finished the RFB handshake (no password) and got a full update."""
+    viewer = Viewer(stream)
+    with trio.fail_after(10):
+        init = await viewer.handshake()
+        assert (init.width, init.height) == (160, 120)
+        await viewer.request(incremental=False)
+        await viewer.next_update()
+    return viewer
+
+
+async def time_to_greeting(running: Running) -> float:
+    """Seconds from the TCP connection to the server's ProtocolVersion."""
+    started = time.perf_counter()
+    stream = await running.connect()
+    async with stream:
+        with trio.fail_after(5):
+            assert await receive_exactly(stream, len(GREETING)) == GREETING
+        return time.perf_counter() - started
+
+
+async def receive_exactly(stream: trio.abc.ReceiveStream, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = await stream.receive_some(size - len(data))
+        assert chunk, f"EOF after {data!r}"
+        data += chunk
+    return data
+
+
+async def receive_all(stream: trio.abc.ReceiveStream, timeout: float = 5) -> bytes:
+    """Everything until the server closes the connection (fails if it does not)."""
+    data = b""
+    with trio.fail_after(timeout):
+        while chunk := await stream.receive_some(65536):
+            data += chunk
+    return data
+
+
+# --- Native viewers ----------------------------------------------------------------------
+
+
+async def test_silent_viewer_gets_the_greeting_after_the_window() -> None:
+    async with running_vncd(server__detect_ms=300) as running:
+        assert await time_to_greeting(running) >= 0.29
+        await rfb_handshake(await running.connect())
+
+
+async def test_viewer_that_speaks_first_is_served_with_its_bytes_replayed() -> None:
+    # gtk-vnc (some versions) sends its ProtocolVersion without waiting for the server's.
+    async with running_vncd(server__detect_ms=1000) as running:
+        stream = await running.connect()
+        await stream.send_all(b"RFB 003.008\n")
+        started = time.perf_counter()
+        viewer = Viewer(stream)
+        with trio.fail_after(5):
+            assert isinstance(await viewer.next_event(), ProtocolVersion)
+            assert time.perf_counter() - started < 0.5  # decided by the bytes, not the window
+            viewer.conn.send(ProtocolVersion(3, 8))  # already sent, above
+            assert (await viewer.next_event()) == SecurityTypes((1,))
+            await viewer.send(SecurityTypeChosen(1))
+            assert (await viewer.next_event()) == SecurityResult(ok=True)
+            await viewer.send(ClientInit(shared=True))
+            assert isinstance(await viewer.next_event(), ServerInit)
+
+
+async def test_viewer_that_sends_a_partial_version_first_gets_rfb() -> None:
+    # "RFB" could still become an HTTP method; the window decides, the bytes are replayed.
+    async with running_vncd(server__detect_ms=100) as running:
+        stream = await running.connect()
+        await stream.send_all(b"RFB")
+        with trio.fail_after(5):
+            assert await receive_exactly(stream, len(GREETING)) == GREETING
+            await stream.send_all(b" 003.008\n")
+            assert await receive_exactly(stream, 2) == b"\x01\x01"  # one security type: None
+
+
+async def test_garbage_goes_to_rfb_and_closes_only_that_connection() -> None:
+    async with running_vncd() as running:
+        bad = await running.connect()
+        await bad.send_all(b"\x00\x01 this is not RFB\r\n")
+        data = await receive_all(bad)
+        assert data == GREETING  # the session read the garbage as a version and hung up
+        await rfb_handshake(await running.connect())
+
+
+async def test_rfb_mode_greets_at_once() -> None:
+    async with running_vncd(server__mode="rfb", server__detect_ms=1000) as running:
+        assert await time_to_greeting(running) < 0.5
+        await rfb_handshake(await running.connect())
+
+
+async def test_added_connect_time_of_detection() -> None:
+    """Prints the median time from connect to greeting with the default window and without
+    detection: the cost a native viewer pays for same-port browser access."""
+    medians = {}
+    for mode in ("rfb", "auto"):
+        async with running_vncd(server__mode=mode) as running:
+            await time_to_greeting(running)  # warm up
+            times = [await time_to_greeting(running) for _ in range(10)]
+        medians[mode] = statistics.median(times) * 1000
+    print(
+        f"\nconnect → greeting, median of 10: auto {medians['auto']:.1f} ms, "
+        f"rfb {medians['rfb']:.1f} ms, added {medians['auto'] - medians['rfb']:.1f} ms"
+    )
+    assert medians["auto"] < 1000
+    assert medians["rfb"] < 1000
+
+
+# --- Browser-only mode, silent clients --------------------------------------------------
+
+
+async def test_websocket_mode_never_greets_and_closes_silent_clients(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("vncd.transports.dispatch.REQUEST_SECONDS", 0.3)
+    async with running_vncd(server__mode="websocket") as running:
+        stream = await running.connect()
+        started = time.perf_counter()
+        assert await receive_all(stream) == b""  # no greeting, closed after the timeout
+        assert 0.29 <= time.perf_counter() - started < 3
+        http = await running.connect()
+        await http.send_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert (await receive_all(http)).startswith(b"HTTP/1.1 200 ")
+
+
+async def test_client_that_closes_at_once_is_forgotten(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, "vncd")
+    async with running_vncd() as running:
+        stream = await running.connect()
+        await stream.aclose()
+        with trio.fail_after(5):
+            while not any("closed before sending" in r.getMessage() for r in caplog.records):
+                await trio.sleep(0.01)
+        await rfb_handshake(await running.connect())
+
+
+# --- What vncd run prints -------------------------------------------------------------------
+
+
+async def test_serve_logs_where_to_connect(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "vncd.server")
+    async with running_vncd() as running:
+        port = running.port
+    assert (
+        f"open http://127.0.0.1:{port}/ in a browser, or point a VNC viewer at "
+        f"127.0.0.1::{port}" in caplog.messages
+    )
+
+
+def test_where_to_connect_follows_mode_and_tls(tmp_path: Path) -> None:
+    def transports(mode: str, tls: object = None) -> Transports:
+        return Transports(mode, 0.05, WebRoot(None), WebSocketSettings(), tls)  # type: ignore[arg-type]
+
+    assert where_to_connect("::1", 5900, transports("websocket")) == (
+        "open http://[::1]:5900/ in a browser"
+    )
+    assert where_to_connect("127.0.0.1", 5901, transports("rfb")) == (
+        "point a VNC viewer at 127.0.0.1::5901"
+    )
+    assert where_to_connect("127.0.0.1", 5900, transports("auto", tls=object())).startswith(
+        "open https://127.0.0.1:5900/ in a browser, or"
+    )
+    assert "0.0.0.0" not in where_to_connect("0.0.0.0", 5900, transports("auto"))
