@@ -3,8 +3,6 @@ shows is what the X display shows, and keys, clicks and the clipboard get throug
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 from pathlib import Path
 
@@ -12,10 +10,13 @@ import numpy as np
 import pytest
 from Xlib import X, display
 
-from tests.interop.xclients import wait_for_line, x
+from tests.interop.vncd_process import x11_source
+from tests.interop.xclients import busy_desktop, typing_terminal, wait_for_line
 from tests.interop.xpaint import paint_root, varied_scene
 from tests.interop.xwd import xwd_root
 from tests.protocol.roundtrip import psnr
+from tests.vncd.certificates import make_certificate, tls_config
+from tests.vncd.xclipboard import clipboard_bytes, copied
 
 pytest.importorskip("playwright", reason="playwright is not installed (./scripts/test installs it)")
 from playwright.sync_api import Page, expect
@@ -31,34 +32,15 @@ from .client import (
 pytestmark = pytest.mark.browser
 
 
-def x11_source(display_name: str) -> str:
-    return f'[source]\nkind = "x11"\ndisplay = "{display_name}"\n'
-
-
 DEMO = '[source]\nkind = "demo"\ngeometry = "640x480"\n'
 
 
-def few_colour_desktop(display_name: str) -> subprocess.Popen:
-    """The interop tests' varied scene cut down to 8 colours, and an xterm full of text.
+def few_colour_scene() -> np.ndarray:
+    """The interop tests' varied scene cut down to 8 colours.
 
     noVNC always asks for JPEG (it sends a quality level), so vncd's Tight sends photo-like
     areas as JPEG; with a small palette per area every pixel goes losslessly."""
-    paint_root(display_name, np.where(varied_scene(1024, 768) >= 128, 255, 0).astype(np.uint8))
-    terminal = x(
-        display_name,
-        "xterm",
-        "-geometry",
-        "70x20+40+30",
-        "-e",
-        "sh",
-        "-c",
-        "ls -la /usr; sleep 600",
-    )
-    subprocess.run(
-        ["xdotool", "mousemove", "1023", "767"], env={**os.environ, "DISPLAY": display_name}
-    )
-    time.sleep(1.5)
-    return terminal
+    return np.where(varied_scene(1024, 768) >= 128, 255, 0).astype(np.uint8)
 
 
 def assert_page_shows_the_desktop(page: Page, url: str, display_name: str) -> None:
@@ -76,35 +58,16 @@ def assert_page_shows_the_desktop(page: Page, url: str, display_name: str) -> No
 
 
 def test_page_shows_the_desktop_pixel_exact(xvfb, vncd, page: Page):
-    terminal = few_colour_desktop(xvfb)
-    try:
+    with busy_desktop(xvfb, few_colour_scene()):
         server = vncd(x11_source(xvfb))
         assert_page_shows_the_desktop(page, server.url(), xvfb)
-    finally:
-        terminal.kill()
-
-
-def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and its key, made with the openssl command."""
-    certificate, key = directory / "certificate.pem", directory / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(key), "-out", str(certificate), "-days", "2",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return certificate, key
 
 
 def test_https_page_connects_over_wss(xvfb, vncd, page: Page, tmp_path: Path):
-    certificate, key = self_signed_certificate(tmp_path)
-    terminal = few_colour_desktop(xvfb)
-    try:
-        server = vncd(f'{x11_source(xvfb)}[tls]\ncertificate = "{certificate}"\nkey = "{key}"\n')
+    certificate = make_certificate(tmp_path / "tls")
+    with busy_desktop(xvfb, few_colour_scene()):
+        server = vncd(x11_source(xvfb) + tls_config(certificate))
         assert_page_shows_the_desktop(page, server.url("https"), xvfb)
-    finally:
-        terminal.kill()
 
 
 def test_photo_content_arrives_as_high_quality_jpeg(xvfb, vncd, page: Page):
@@ -123,8 +86,7 @@ def test_photo_content_arrives_as_high_quality_jpeg(xvfb, vncd, page: Page):
 
 def test_keys_reach_an_xterm_unless_view_only(xvfb, vncd, page: Page, tmp_path: Path):
     typed = tmp_path / "typed.txt"
-    terminal = x(xvfb, "xterm", "-geometry", "80x10+0+0", "-e", "sh", "-c", f"cat > {typed}")
-    try:
+    with typing_terminal(xvfb, typed):
         server = vncd(x11_source(xvfb))
         open_client(page, server.url())
         wait_for_state(page, "connected")
@@ -148,8 +110,6 @@ def test_keys_reach_an_xterm_unless_view_only(xvfb, vncd, page: Page, tmp_path: 
 
         wait_for_line(typed)
         assert typed.read_text() == "Hello, VNC! 42\n"
-    finally:
-        terminal.kill()
 
 
 def test_clicks_reach_an_x_window(xvfb, vncd, page: Page):
@@ -188,14 +148,6 @@ def test_clicks_reach_an_x_window(xvfb, vncd, page: Page):
         connection.close()
 
 
-def xclip(display_name: str, *args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen(
-        ["xclip", "-selection", "clipboard", *args],
-        env={**os.environ, "DISPLAY": display_name},
-        **kwargs,
-    )
-
-
 def test_clipboard_both_ways(xvfb, vncd, page: Page):
     server = vncd(x11_source(xvfb))
     open_client(page, server.url())
@@ -203,11 +155,8 @@ def test_clipboard_both_ways(xvfb, vncd, page: Page):
     page.get_by_text("Clipboard", exact=True).click()
     box = page.get_by_label("Remote clipboard")
 
-    # Desktop → page: xclip owns CLIPBOARD (in the foreground: -quiet) until vncd takes it.
-    owner = xclip(xvfb, "-quiet", "-i", stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
-    try:
-        owner.stdin.write("Grüße from the desktop\nline 2".encode())
-        owner.stdin.close()
+    # Desktop → page: xclip owns CLIPBOARD until vncd takes it.
+    with copied(xvfb, "xclip", "Grüße from the desktop\nline 2".encode()):
         expect(box).to_have_value("Grüße from the desktop\nline 2", timeout=10_000)
 
         # Page → desktop.
@@ -215,15 +164,11 @@ def test_clipboard_both_ways(xvfb, vncd, page: Page):
         page.get_by_role("button", name="Send to remote").click()
         deadline = time.monotonic() + 10
         while True:
-            reader = xclip(xvfb, "-o", stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-            text = reader.communicate(timeout=10)[0].decode()
+            text = clipboard_bytes(xvfb).decode()
             if text == "Señor, from the page" or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
         assert text == "Señor, from the page"
-    finally:
-        owner.kill()
-        owner.wait()
 
 
 def test_password_prompt(vncd, page: Page):

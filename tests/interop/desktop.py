@@ -18,7 +18,7 @@ from protocol._pixelformat import quantise
 from tests.protocol.roundtrip import psnr
 from tests.vncd._xvfb import private_xvfb
 
-from .conftest import vncd_launcher
+from .vncd_process import free_vnc_port, vncd_launcher, x11_source
 from .xclients import busy_desktop
 from .xpaint import paint_root, varied_scene
 from .xwd import xwd_root
@@ -45,18 +45,15 @@ class ServedDesktop:
 @contextlib.contextmanager
 def served_desktop(directory: Path) -> Iterator[ServedDesktop]:
     """Xvfb + busy_desktop + `vncd run` with the x11 source on it, for a whole module."""
-    with private_xvfb(*SIZE) as display, vncd_launcher(directory) as start_vncd:
-        clients = busy_desktop(display)
-        try:
-            port = start_vncd(f'[source]\nkind = "x11"\ndisplay = "{display}"\n')
-            desktop = ServedDesktop(display, port)
-            colours = np.unique(desktop.truth().reshape(-1, 3), axis=0)
-            assert len(colours) > 1000, "the served scene is not varied enough to test with"
-            yield desktop
-        finally:
-            for client in clients:
-                client.kill()
-                client.wait()
+    with (
+        private_xvfb(*SIZE) as display,
+        busy_desktop(display),
+        vncd_launcher(directory) as start_vncd,
+    ):
+        desktop = ServedDesktop(display, start_vncd(x11_source(display), free_vnc_port()).port)
+        colours = np.unique(desktop.truth().reshape(-1, 3), axis=0)
+        assert len(colours) > 1000, "the served scene is not varied enough to test with"
+        yield desktop
 
 
 def as_seen(rgb: np.ndarray, pixel_format: PixelFormat) -> np.ndarray:

@@ -19,7 +19,7 @@ from protocol import BGRX, PixelFormat
 from protocol.encodings import ENCODERS, Encoding
 from tests.protocol.roundtrip import psnr
 
-from .desktop import SIZE, as_seen, describe_difference, served_desktop
+from .desktop import SIZE, as_seen, describe_difference
 from .rfbtap import Recording, RfbTap, rfb_tap
 from .tigervnc import tigervnc_viewer
 
@@ -33,12 +33,6 @@ TIGHT_JPEG = 0x9
 #: TigerVNC's -QualityLevel=8: vncd's JPEG areas of the served scene measured ~38 dB.
 JPEG_MIN_PSNR = 34.0
 _SEEDS = itertools.count(2)  # busy_desktop painted seed 1; every change shows new noise
-
-
-@pytest.fixture(scope="module")
-def desktop(tmp_path_factory):
-    with served_desktop(tmp_path_factory.mktemp("served")) as served:
-        yield served
 
 
 def viewer_format(tap: RfbTap) -> PixelFormat:

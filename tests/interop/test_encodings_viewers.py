@@ -16,26 +16,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from protocol.encodings import ENCODERS, Encoding
 
-from .desktop import describe_difference, served_desktop
+from .desktop import describe_difference
 from .rfbtap import Recording, rfb_tap
+from .xclients import load_rgb
 
 pytestmark = pytest.mark.interop
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def desktop(tmp_path_factory):
-    with served_desktop(tmp_path_factory.mktemp("served")) as served:
-        yield served
-
-
-def load_rgb(path: Path) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("RGB"))
 
 
 def assert_shows(path: Path, truth: np.ndarray) -> None:

@@ -8,29 +8,25 @@ import time
 import numpy as np
 import pytest
 
-from .xclients import busy_desktop, load_rgb, vncdo, wait_for_line, x
+from .vncd_process import x11_source
+from .xclients import busy_desktop, load_rgb, typing_terminal, vncdo, wait_for_line
 from .xwd import xwd_root
 
 
 def test_vncdotool_capture_is_pixel_exact(xvfb, start_vncd, tmp_path):
-    clients = busy_desktop(xvfb)
-    try:
-        port = start_vncd(f'[source]\nkind = "x11"\ndisplay = "{xvfb}"\n')
+    with busy_desktop(xvfb):
+        port = start_vncd(x11_source(xvfb))
         shot = tmp_path / "vncdo.png"
         vncdo(port, "capture", str(shot))
         truth = xwd_root(xvfb)
         assert truth.shape == (768, 1024, 3)
         assert len(np.unique(truth.reshape(-1, 3), axis=0)) > 1000  # the scene really is varied
         np.testing.assert_array_equal(load_rgb(shot), truth)
-    finally:
-        for client in clients:
-            client.kill()
 
 
 def test_gvnccapture_is_pixel_exact(xvfb, start_vncd, tmp_path):
-    clients = busy_desktop(xvfb)
-    try:
-        port = start_vncd(f'[source]\nkind = "x11"\ndisplay = "{xvfb}"\n')
+    with busy_desktop(xvfb):
+        port = start_vncd(x11_source(xvfb))
         shot = tmp_path / "gvnc.png"
         subprocess.run(
             ["gvnccapture", f"127.0.0.1:{port - 5900}", str(shot)],
@@ -39,42 +35,30 @@ def test_gvnccapture_is_pixel_exact(xvfb, start_vncd, tmp_path):
             capture_output=True,
         )
         np.testing.assert_array_equal(load_rgb(shot), xwd_root(xvfb))
-    finally:
-        for client in clients:
-            client.kill()
 
 
 def test_passwords_full_view_only_and_wrong(xvfb, start_vncd, tmp_path):
     typed = tmp_path / "typed.txt"
-    terminal = x(xvfb, "xterm", "-geometry", "80x10+0+0", "-e", "sh", "-c", f"cat > {typed}")
-    try:
+    with typing_terminal(xvfb, typed):
         time.sleep(1.5)
-        port = start_vncd(
-            'password = "s3cret"\nview_only_password = "look"\n'
-            f'[source]\nkind = "x11"\ndisplay = "{xvfb}"\n'
-        )
+        port = start_vncd('password = "s3cret"\nview_only_password = "look"\n' + x11_source(xvfb))
         with pytest.raises(subprocess.CalledProcessError):
             vncdo(port, "capture", str(tmp_path / "no.png"), password="wrong")
         vncdo(port, "move", "100", "60", "type", "ignored", "key", "enter", password="look")
         vncdo(port, "move", "100", "60", "type", "typed", "key", "enter", password="s3cret")
         wait_for_line(typed)
         assert typed.read_text() == "typed\n"
-    finally:
-        terminal.kill()
 
 
 def test_keys_typed_in_a_viewer_reach_an_xterm(xvfb, start_vncd, tmp_path):
     typed = tmp_path / "typed.txt"
-    terminal = x(xvfb, "xterm", "-geometry", "80x10+0+0", "-e", "sh", "-c", f"cat > {typed}")
-    try:
+    with typing_terminal(xvfb, typed):
         time.sleep(1.5)
-        port = start_vncd(f'[source]\nkind = "x11"\ndisplay = "{xvfb}"\n')
+        port = start_vncd(x11_source(xvfb))
         # No window manager: keyboard focus follows the pointer, so point at the xterm.
         vncdo(port, "move", "100", "60", "type", "Hello, VNC! 42", "key", "enter")
         wait_for_line(typed)
         assert typed.read_text() == "Hello, VNC! 42\n"
-    finally:
-        terminal.kill()
 
 
 def test_xvfb_source_serves_its_session_command(start_vncd, tmp_path):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,15 +33,35 @@ def load_rgb(path: Path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB"))
 
 
-def busy_desktop(display: str) -> list[subprocess.Popen]:
-    """A root window of gradients and noise, and an xterm full of text: varied pixels."""
-    paint_root(display, varied_scene(1024, 768))
+@contextlib.contextmanager
+def busy_desktop(display: str, scene: np.ndarray | None = None) -> Iterator[None]:
+    """A root window of ``scene`` (by default gradients and noise) and an xterm full of text:
+    varied pixels, until the block ends."""
+    paint_root(display, varied_scene(1024, 768) if scene is None else scene)
     terminal = x(
         display, "xterm", "-geometry", "70x20+40+30", "-e", "sh", "-c", "ls -la /usr; sleep 600"
     )
-    subprocess.run(["xdotool", "mousemove", "1023", "767"], env={**os.environ, "DISPLAY": display})
-    time.sleep(1.5)
-    return [terminal]
+    try:
+        subprocess.run(
+            ["xdotool", "mousemove", "1023", "767"], env={**os.environ, "DISPLAY": display}
+        )
+        time.sleep(1.5)
+        yield
+    finally:
+        terminal.kill()
+        terminal.wait()
+
+
+@contextlib.contextmanager
+def typing_terminal(display: str, typed: Path) -> Iterator[None]:
+    """An xterm at the top left whose keyboard input goes to the file ``typed``, until the
+    block ends (no window manager: it has the focus while the pointer is over it)."""
+    terminal = x(display, "xterm", "-geometry", "80x10+0+0", "-e", "sh", "-c", f"cat > {typed}")
+    try:
+        yield
+    finally:
+        terminal.kill()
+        terminal.wait()
 
 
 def wait_for_line(path: Path, timeout: float = 10.0) -> None:

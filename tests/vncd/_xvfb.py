@@ -1,4 +1,5 @@
-"""A private Xvfb for tests: a free display number chosen by Xvfb itself (-displayfd)."""
+"""A private Xvfb for tests (a free display number chosen by Xvfb itself, -displayfd), and
+what tests of X clients need around it: skipping without a program, polling for a state."""
 
 from __future__ import annotations
 
@@ -7,17 +8,28 @@ import os
 import select
 import shutil
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 
 STARTUP_SECONDS = 20
 
 
-def need_xvfb() -> None:
-    """Skip the calling test when Xvfb is not installed."""
-    if shutil.which("Xvfb") is None:
-        pytest.skip("Xvfb is not installed")
+def need(program: str) -> None:
+    """Skip the calling test when ``program`` is not installed."""
+    if shutil.which(program) is None:
+        pytest.skip(f"{program} is not installed")
+
+
+def wait_for(condition: Callable[[], object], what: str, timeout: float = 10.0) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` seconds.
+    (X clients act in their own processes: there is nothing to wait on but their effects.)"""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
 
 
 @contextlib.contextmanager
@@ -27,7 +39,7 @@ def private_xvfb(width: int = 640, height: int = 480, depth: int = 24) -> Iterat
     ``-noreset`` keeps the root window's contents when the last client leaves; ``-nolisten
     tcp`` keeps it off the network.
     """
-    need_xvfb()
+    need("Xvfb")
     read_end, write_end = os.pipe()
     process = subprocess.Popen(
         [

@@ -14,28 +14,10 @@ from vncd.frames import Wakeup
 from vncd.sources import DemoSource
 from vncd.sources.demo import PASTE_SHOWN
 
+from .sourcekit import changed_box, press, type_text
+
 WIDTH, HEIGHT = 800, 600
 PAD_RIGHT = WIDTH * 2 // 5 + 20  # the text pad is the left two fifths of the body
-
-
-def changed_box(before: np.ndarray, after: np.ndarray) -> tuple[int, int, int, int] | None:
-    rows, columns = np.nonzero((before != after).any(axis=2))
-    if rows.size == 0:
-        return None
-    return columns.min(), rows.min(), columns.max() + 1, rows.max() + 1
-
-
-def press(source: DemoSource, *keys: int) -> None:
-    """Press the keys in order, release them in reverse (a chord such as Ctrl+C)."""
-    for keysym in keys:
-        source.inject_key(keysym, True)
-    for keysym in reversed(keys):
-        source.inject_key(keysym, False)
-
-
-def type_text(source: DemoSource, text: str) -> None:
-    for char in text:
-        press(source, ord(char))
 
 
 # --- conversions ----------------------------------------------------------------------------

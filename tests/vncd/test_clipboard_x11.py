@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 import trio
@@ -18,8 +16,9 @@ from vncd.sources import X11Source
 from vncd.sources._xconnection import open_display
 from vncd.sources.x11_clipboard import POLL_SECONDS, X11Clipboard
 
-from ._xvfb import private_xvfb
-from .test_session import running_hub
+from ._xvfb import need, private_xvfb, wait_for
+from .harness import running_hub
+from .xclipboard import clipboard_bytes, copied, paste
 
 TIMEOUT = 10.0
 UNICODE_TEXT = "naïve café € 日本 ✓\nsecond line\n"
@@ -39,62 +38,10 @@ def clipboard(request: pytest.FixtureRequest, display: str) -> Iterator[X11Clipb
     board.close()
 
 
-def need(program: str) -> None:
-    if shutil.which(program) is None:
-        pytest.skip(f"{program} is not installed")
-
-
-def wait_for(condition: Callable[[], object], what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-def paste(display: str, *arguments: str) -> subprocess.CompletedProcess[bytes]:
-    """Run ``xclip -o`` with ``arguments``: what another X client gets when it pastes."""
-    need("xclip")
-    return subprocess.run(
-        ["xclip", "-o", *arguments],
-        env={**os.environ, "DISPLAY": display},
-        capture_output=True,
-        timeout=TIMEOUT,
-    )
-
-
-def clipboard_bytes(display: str) -> bytes:
-    return paste(display, "-selection", "clipboard").stdout
-
-
 def pasted(display: str, *arguments: str) -> str:
     result = paste(display, *arguments)
     assert result.returncode == 0, result.stderr
     return result.stdout.decode("utf-8")
-
-
-@contextlib.contextmanager
-def copied(display: str, program: str, data: bytes) -> Iterator[None]:
-    """Another X client copies ``data`` to CLIPBOARD and serves it until the block ends."""
-    need(program)
-    argv = {
-        "xclip": ["xclip", "-quiet", "-selection", "clipboard", "-i"],
-        "xsel": ["xsel", "--nodetach", "--clipboard", "--input"],
-    }[program]
-    process = subprocess.Popen(
-        argv,
-        env={**os.environ, "DISPLAY": display},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    process.stdin.write(data)
-    process.stdin.close()
-    try:
-        yield
-    finally:
-        process.kill()
-        process.wait()
 
 
 def wait_for_new_text(board: X11Clipboard, serial: int) -> str:
@@ -159,22 +106,9 @@ def test_a_copy_by_an_x_client_is_fetched(
 
 
 def test_a_latin1_only_owner_is_read_as_latin1(display: str, clipboard: X11Clipboard) -> None:
-    need("xclip")
     serial = clipboard.serial
-    process = subprocess.Popen(
-        ["xclip", "-quiet", "-selection", "clipboard", "-t", "STRING", "-i"],
-        env={**os.environ, "DISPLAY": display},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        process.stdin.write("déjà vu".encode("latin-1"))
-        process.stdin.close()
+    with copied(display, "xclip", "déjà vu".encode("latin-1"), target="STRING"):
         assert wait_for_new_text(clipboard, serial) == "déjà vu"
-    finally:
-        process.kill()
-        process.wait()
 
 
 def test_a_copy_only_sent_in_pieces_is_skipped(

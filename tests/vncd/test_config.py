@@ -27,7 +27,7 @@ from vncd.config import (
 )
 from vncd.passwords import read_password_file, write_password_file
 
-from .test_transport_tls import make_certificate
+from .certificates import make_certificate
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,45 +8,13 @@ from pathlib import Path
 
 import h11
 import pytest
-import trio
 
 from vncd.transports import WebRoot
 
-from .test_transports import receive_all, rfb_handshake, running_vncd
+from .netharness import HttpClient, receive_all, rfb_handshake, running_vncd
 
 INDEX = b"<!doctype html><title>vncd test</title>"
 MODULE = b"export const answer = 42;\n"
-
-
-class HttpClient:
-    """h11 on the client side: one request at a time over one (kept-alive) connection."""
-
-    def __init__(self, stream: trio.abc.Stream) -> None:
-        self.stream = stream
-        self.conn = h11.Connection(h11.CLIENT)
-
-    async def request(
-        self, method: str, target: str | bytes, headers: tuple[tuple[str, str], ...] = ()
-    ) -> tuple[h11.Response, bytes]:
-        if self.conn.our_state is h11.DONE:
-            self.conn.start_next_cycle()
-        request = h11.Request(method=method, target=target, headers=[("Host", "x"), *headers])
-        await self.stream.send_all(self.conn.send(request) + self.conn.send(h11.EndOfMessage()))
-        response, body = None, b""
-        with trio.fail_after(5):
-            while True:
-                event = self.conn.next_event()
-                if event is h11.NEED_DATA:
-                    self.conn.receive_data(await self.stream.receive_some(65536))
-                elif isinstance(event, h11.Response):
-                    response = event
-                elif isinstance(event, h11.Data):
-                    body += event.data
-                elif isinstance(event, h11.EndOfMessage):
-                    assert response is not None
-                    return response, body
-                else:
-                    raise AssertionError(event)
 
 
 def header(response: h11.Response, name: bytes) -> bytes | None:

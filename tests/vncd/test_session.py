@@ -2,104 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable
-
-import attrs
 import numpy as np
 import pytest
 import trio
-import trio.testing
 
 from protocol import ClientCutText, KeyEvent, PixelFormat, PointerEvent, SetPixelFormat
 from protocol._pixelformat import quantise
 from protocol.encodings import ENCODERS, Encoding
 from tests.protocol.roundtrip import psnr
 from vncd.clipboard import POLL_SECONDS
-from vncd.frames import FrameBus
-from vncd.session import Access, Hub, Session
 from vncd.updates import offered_encodings
 
-from .viewer import Viewer
-
-
-class ArraySource:
-    """A desktop whose pixels the test sets directly, recording the input it receives."""
-
-    name = "test desktop"
-
-    def __init__(self, width: int = 200, height: int = 120) -> None:
-        rng = np.random.default_rng(7)
-        self.pixels = rng.integers(0, 256, (height, width, 4), dtype=np.uint8)
-        self.keys: list[tuple[int, bool]] = []
-        self.pointer: list[tuple[int, int, int]] = []
-        self.clipboard = ""
-        self.clipboard_serial = 0
-        self.clipboard_sets: list[str] = []  # what viewers set, in order
-
-    def copy(self, text: str) -> None:
-        """Someone on the desktop copies ``text``."""
-        self.clipboard = text
-        self.clipboard_serial += 1
-
-    def get_clipboard(self) -> str:
-        return self.clipboard
-
-    def set_clipboard(self, text: str) -> None:
-        self.clipboard_sets.append(text)
-        self.copy(text)
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return self.pixels.shape[1], self.pixels.shape[0]
-
-    def capture(self) -> np.ndarray:
-        return self.pixels.copy()
-
-    def inject_key(self, keysym: int, down: bool) -> None:
-        self.keys.append((keysym, down))
-
-    def inject_pointer(self, x: int, y: int, button_mask: int) -> None:
-        self.pointer.append((x, y, button_mask))
-
-    def statistics(self) -> dict[str, int]:
-        return {"keys": len(self.keys)}
-
-
-@attrs.frozen
-class Harness:
-    hub: Hub
-    connect: Callable[..., Viewer]
-
-
-@contextlib.asynccontextmanager
-async def running_hub(source: ArraySource, **access):
-    async with trio.open_nursery() as nursery:
-        bus = FrameBus(source, max_fps=200)
-        nursery.start_soon(bus.run)
-        hub = Hub(
-            source=source,
-            bus=bus,
-            access=Access(**access),
-            name=source.name,
-            encodings=offered_encodings(h264=True),
-        )
-        nursery.start_soon(hub.clipboard.run)
-
-        def connect(lockstep: bool = False) -> Viewer:
-            pair = (
-                trio.testing.lockstep_stream_pair if lockstep else trio.testing.memory_stream_pair
-            )
-            server_stream, client_stream = pair()
-            nursery.start_soon(Session(server_stream, hub, "test viewer").run)
-            return Viewer(client_stream)
-
-        yield Harness(hub, connect)
-        nursery.cancel_scope.cancel()
-
-
-def same_pixels(framebuffer, source: ArraySource) -> bool:
-    return np.array_equal(framebuffer.pixels[..., :3], source.pixels[..., :3])
+from .harness import ArraySource, running_hub, same_pixels
 
 
 @pytest.mark.parametrize("version", [(3, 3), (3, 7), (3, 8)])
@@ -109,8 +23,7 @@ async def test_full_update_is_pixel_exact(version):
         viewer = hub.connect()
         init = await viewer.handshake(version=version)
         assert (init.width, init.height, init.name) == (200, 120, "test desktop")
-        await viewer.request(incremental=False)
-        await viewer.next_update()
+        await viewer.full_update()
         assert same_pixels(viewer.framebuffer, source)
 
 
@@ -119,8 +32,7 @@ async def test_one_pixel_change_is_delivered_and_nothing_else():
     async with running_hub(source) as hub:
         viewer = hub.connect()
         await viewer.handshake()
-        await viewer.request(incremental=False)
-        await viewer.next_update()
+        await viewer.full_update()
         await viewer.request(incremental=True)
         with trio.move_on_after(0.3):
             update = await viewer.next_update()
@@ -137,8 +49,7 @@ async def test_changes_between_requests_coalesce():
     async with running_hub(source) as hub:
         viewer = hub.connect()
         await viewer.handshake()
-        await viewer.request(incremental=False)
-        await viewer.next_update()
+        await viewer.full_update()
         for value in range(5):
             source.pixels[10:20, 10:20] = value
             await trio.sleep(0.05)
@@ -147,17 +58,20 @@ async def test_changes_between_requests_coalesce():
         assert same_pixels(viewer.framebuffer, source)
 
 
-async def test_pixel_format_change_is_honoured():
+async def assert_full_update_in(pixel_format: PixelFormat) -> None:
+    """A viewer that asks for ``pixel_format`` gets the desktop in it, exactly."""
     source = ArraySource()
-    rgb565 = PixelFormat(16, 16, True, True, 31, 63, 31, 11, 5, 0)
     async with running_hub(source) as hub:
         viewer = hub.connect()
         await viewer.handshake()
-        await viewer.send(SetPixelFormat(rgb565))
-        await viewer.request(incremental=False)
-        await viewer.next_update()
-        want = quantise(source.pixels, rgb565)
+        await viewer.send(SetPixelFormat(pixel_format))
+        await viewer.full_update()
+        want = quantise(source.pixels, pixel_format)
         np.testing.assert_array_equal(viewer.framebuffer.pixels[..., :3], want[..., :3])
+
+
+async def test_pixel_format_change_is_honoured():
+    await assert_full_update_in(PixelFormat(16, 16, True, True, 31, 63, 31, 11, 5, 0))  # RGB565
 
 
 async def test_wrong_password_is_refused_and_view_only_password_cannot_inject():
@@ -169,15 +83,13 @@ async def test_wrong_password_is_refused_and_view_only_password_cannot_inject():
         viewer = hub.connect()
         await viewer.handshake(password="look")
         await viewer.send(KeyEvent(True, 0x61), PointerEvent(1, 5, 5))
-        await viewer.request(incremental=False)
-        await viewer.next_update()
+        await viewer.full_update()
         assert source.keys == [] and source.pointer == []
 
         viewer = hub.connect()
         await viewer.handshake(password="secret")
         await viewer.send(KeyEvent(True, 0x61), PointerEvent(1, 500, 5))
-        await viewer.request(incremental=False)
-        await viewer.next_update()
+        await viewer.full_update()
         assert source.keys == [(0x61, True)]
         assert source.pointer == [(199, 5, 1)]  # clipped to the desktop
 
@@ -189,8 +101,7 @@ async def test_held_keys_and_buttons_are_released_when_the_viewer_leaves():
         await viewer.handshake()
         await viewer.send(KeyEvent(True, 0xFFE1), KeyEvent(True, 0x41), KeyEvent(False, 0x41))
         await viewer.send(PointerEvent(0b101, 30, 40))
-        await viewer.request(incremental=False)
-        await viewer.next_update()
+        await viewer.full_update()
         await viewer.stream.aclose()
         with trio.fail_after(5):
             while source.keys[-1] != (0xFFE1, False):
@@ -207,8 +118,7 @@ async def test_a_viewer_that_never_reads_does_not_stall_the_others():
         await stuck.request(incremental=False)  # the answer is never read
         lively = hub.connect()
         await lively.handshake()
-        await lively.request(incremental=False)
-        await lively.next_update()
+        await lively.full_update()
         for value in range(10):
             source.pixels[:100, :100] = value * 20
             await lively.request()
@@ -227,8 +137,7 @@ async def test_garbage_from_one_viewer_closes_only_that_viewer():
         await bad.stream.send_all(b"\x63garbage")
         with trio.fail_after(5):
             assert await bad.stream.receive_some(100) == b""  # closed by the server
-        await good.request(incremental=False)
-        await good.next_update()
+        await good.full_update()
         assert same_pixels(good.framebuffer, source)
 
 
@@ -241,8 +150,7 @@ async def test_exclusive_viewer_disconnects_the_others():
         await second.handshake(shared=False)
         with trio.fail_after(5):
             assert await first.stream.receive_some(100) == b""
-        await second.request(incremental=False)
-        await second.next_update()
+        await second.full_update()
 
 
 async def test_max_connections_refuses_the_extra_viewer():
@@ -260,8 +168,7 @@ async def test_desktop_size_change_reaches_viewers_that_support_it():
     async with running_hub(source) as hub:
         viewer = hub.connect()
         await viewer.handshake(encodings=(Encoding.RAW, Encoding.DESKTOP_SIZE))
-        await viewer.request(incremental=False)
-        await viewer.next_update()
+        await viewer.full_update()
         source.pixels = np.full((150, 300, 4), 77, dtype=np.uint8)
         await viewer.request()
         update = await viewer.next_update()
@@ -271,16 +178,8 @@ async def test_desktop_size_change_reaches_viewers_that_support_it():
 
 
 async def test_colour_map_viewer_gets_a_palette_and_an_update():
-    source = ArraySource()
-    colour_map = PixelFormat(8, 8, False, False, 0, 0, 0, 0, 0, 0)
-    async with running_hub(source) as hub:
-        viewer = hub.connect()
-        await viewer.handshake()
-        await viewer.send(SetPixelFormat(colour_map))
-        await viewer.request(incremental=False)
-        await viewer.next_update()
-        want = quantise(source.pixels, colour_map)  # the server's 3-3-2 palette
-        np.testing.assert_array_equal(viewer.framebuffer.pixels[..., :3], want[..., :3])
+    # quantise() maps to the server's 3-3-2 palette, which the viewer must have received.
+    await assert_full_update_in(PixelFormat(8, 8, False, False, 0, 0, 0, 0, 0, 0))
 
 
 LOSSY = {Encoding.JPEG, Encoding.OPEN_H264}
@@ -307,8 +206,7 @@ async def test_every_encoding_keeps_the_viewer_exact_across_updates(encoding, pi
         viewer = hub.connect()
         await viewer.handshake(encodings=(encoding,))
         await viewer.send(SetPixelFormat(pixel_format))
-        await viewer.request(incremental=False)
-        update = await viewer.next_update()
+        update = await viewer.full_update()
         chosen = update.rectangles[0].encoding
         supported = getattr(ENCODERS[encoding], "supports", lambda pf: True)(pixel_format)
         assert chosen == (encoding if supported else Encoding.RAW)
@@ -331,13 +229,6 @@ def test_h264_is_offered_only_when_configured():
 # --- clipboard ----------------------------------------------------------------------------
 
 
-async def round_trip(viewer: Viewer) -> None:
-    """Ask for an update and wait for it: everything sent before has been handled, and
-    anything the server had queued for this viewer has arrived."""
-    await viewer.request(incremental=False)
-    await viewer.next_update()
-
-
 async def test_viewer_text_goes_to_the_desktop_and_the_others_but_not_back():
     source = ArraySource()
     async with running_hub(source) as hub:
@@ -348,8 +239,8 @@ async def test_viewer_text_goes_to_the_desktop_and_the_others_but_not_back():
         assert await other.next_cut_text() == "from the viewer\nline 2\n"
         assert source.clipboard_sets == ["from the viewer\nline 2\n"]
         await trio.sleep(3 * POLL_SECONDS)  # the desktop watcher sees the serial move too
-        await round_trip(sender)
-        await round_trip(other)
+        await sender.full_update()
+        await other.full_update()
         assert sender.cut_texts == [] and other.cut_texts == []
 
 
@@ -359,8 +250,8 @@ async def test_desktop_text_reaches_every_viewer_as_latin1():
         viewers = [hub.connect(), hub.connect()]
         for viewer in viewers:
             await viewer.handshake()
-        await round_trip(viewers[0])  # both sessions are serving before the copy
-        await round_trip(viewers[1])
+        await viewers[0].full_update()  # both sessions are serving before the copy
+        await viewers[1].full_update()
         source.copy("naïve € 日本\r\nsecond line")
         for viewer in viewers:
             assert await viewer.next_cut_text() == "naïve ? ??\nsecond line"
@@ -375,7 +266,7 @@ async def test_a_viewer_that_sets_text_gets_later_desktop_changes():
         viewer = hub.connect()
         await viewer.handshake()
         await viewer.send(ClientCutText("mine"))
-        await round_trip(viewer)
+        await viewer.full_update()
         source.copy("the desktop's")
         assert await viewer.next_cut_text() == "the desktop's"
         assert viewer.cut_texts == []
@@ -388,8 +279,8 @@ async def test_view_only_viewers_receive_the_clipboard_but_cannot_set_it():
         await watcher.handshake(password="look")
         await owner.handshake(password="secret")
         await watcher.send(ClientCutText("not allowed"))
-        await round_trip(watcher)
-        await round_trip(owner)
+        await watcher.full_update()
+        await owner.full_update()
         assert source.clipboard_sets == [] and owner.cut_texts == []
         await owner.send(ClientCutText("allowed"))
         assert await watcher.next_cut_text() == "allowed"
@@ -402,7 +293,7 @@ async def test_cut_text_over_the_limit_is_dropped_both_ways():
         viewer = hub.connect()
         await viewer.handshake()
         await viewer.send(ClientCutText("x" * 11))  # read and skipped by the protocol
-        await round_trip(viewer)
+        await viewer.full_update()
         assert source.clipboard_sets == []
         source.copy("é" * 11)  # 11 Latin-1 bytes (22 in UTF-8): too long
         await trio.sleep(3 * POLL_SECONDS)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import types
 import unicodedata
 
 import numpy as np
@@ -12,6 +11,8 @@ from hypothesis import strategies as st
 
 from vncd import keysyms
 from vncd.sources import DemoSource, SourceError, open_source
+
+from .sourcekit import changed_box, press, source_config, type_text
 
 WIDTH, HEIGHT = 800, 600
 WHITE = (255, 255, 255)
@@ -36,27 +37,9 @@ def demo(clock: FakeClock) -> DemoSource:
     return DemoSource((WIDTH, HEIGHT), clock=clock)
 
 
-def changed_box(before: np.ndarray, after: np.ndarray) -> tuple[int, int, int, int] | None:
-    """(x0, y0, x1, y1) bounding the pixels that differ (exclusive ends), or None."""
-    rows, columns = np.nonzero((before != after).any(axis=2))
-    if rows.size == 0:
-        return None
-    return columns.min(), rows.min(), columns.max() + 1, rows.max() + 1
-
-
 def rgb(frame: np.ndarray, x: int, y: int) -> tuple[int, int, int]:
     blue, green, red, _ = frame[y, x]
     return int(red), int(green), int(blue)
-
-
-def tap(source: DemoSource, keysym: int) -> None:
-    source.inject_key(keysym, True)
-    source.inject_key(keysym, False)
-
-
-def type_text(source: DemoSource, text: str) -> None:
-    for char in text:
-        tap(source, ord(char))
 
 
 # --- frames -------------------------------------------------------------------------------
@@ -99,7 +82,7 @@ def test_typing_shows_text_in_the_pad_and_backspace_removes_it(demo: DemoSource)
     assert box is not None
     assert box[2] <= WIDTH * 2 // 5 + 20 and box[1] > 40  # inside the text pad, below the title
     for _ in "Hi!":
-        tap(demo, keysyms.BACKSPACE)
+        press(demo, keysyms.BACKSPACE)
     type_text(demo, "Hi!")
     assert np.array_equal(typed, demo.capture())
 
@@ -108,7 +91,7 @@ def test_return_starts_a_line_below(demo: DemoSource) -> None:
     empty = demo.capture()
     type_text(demo, "first")
     first_line = changed_box(empty, demo.capture())
-    tap(demo, keysyms.RETURN)
+    press(demo, keysyms.RETURN)
     new_line = demo.capture()
     type_text(demo, "second")
     second_line = changed_box(new_line, demo.capture())
@@ -123,7 +106,7 @@ def test_return_starts_a_line_below(demo: DemoSource) -> None:
 )
 def test_non_ascii_and_keypad_keysyms_type_something(demo: DemoSource, keysym: int) -> None:
     before = demo.capture()
-    tap(demo, keysym)
+    press(demo, keysym)
     assert changed_box(before, demo.capture()) is not None
 
 
@@ -132,7 +115,7 @@ def test_non_ascii_and_keypad_keysyms_type_something(demo: DemoSource, keysym: i
 )
 def test_keys_without_characters_change_nothing(demo: DemoSource, keysym: int) -> None:
     before = demo.capture()
-    tap(demo, keysym)
+    press(demo, keysym)
     assert np.array_equal(before, demo.capture())
 
 
@@ -145,7 +128,7 @@ def test_key_release_alone_types_nothing(demo: DemoSource) -> None:
 def test_long_text_wraps_and_scrolls_without_error(demo: DemoSource) -> None:
     for _ in range(60):
         type_text(demo, "lorem ipsum dolor sit amet ")
-        tap(demo, keysyms.RETURN)
+        press(demo, keysyms.RETURN)
     before = demo.capture()
     type_text(demo, "tail")
     box = changed_box(before, demo.capture())
@@ -305,13 +288,8 @@ def test_keysym_helpers_accept_any_u32(keysym: int) -> None:
 # --- open_source --------------------------------------------------------------------------
 
 
-def config(kind: str, **overrides: object) -> types.SimpleNamespace:
-    settings = {"display": None, "geometry": (320, 200), "command": ""}
-    return types.SimpleNamespace(kind=kind, **{**settings, **overrides})
-
-
 async def test_open_source_demo() -> None:
-    async with open_source(config("demo")) as source:
+    async with open_source(source_config("demo")) as source:
         assert isinstance(source, DemoSource)
         assert source.size == (320, 200)
         assert source.name == "vncd demo"
@@ -319,11 +297,11 @@ async def test_open_source_demo() -> None:
 
 async def test_auto_without_display_is_the_demo(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DISPLAY", raising=False)
-    async with open_source(config("auto", display="")) as source:
+    async with open_source(source_config("auto", display="")) as source:
         assert isinstance(source, DemoSource)
 
 
 async def test_unknown_kind_is_refused() -> None:
     with pytest.raises(SourceError, match="unknown source kind"):
-        async with open_source(config("vnc")):
+        async with open_source(source_config("vnc")):
             pass

@@ -1,20 +1,12 @@
-"""Same-port detection over real sockets: native viewers (silent or early), modes, timing.
-
-The harness here (``running_vncd``, ``rfb_handshake``) is shared by the other transport tests.
-"""
+"""Same-port detection over real sockets: native viewers (silent or early), modes, timing."""
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import logging
 import statistics
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-import attrs
 import pytest
 import trio
 
@@ -26,50 +18,11 @@ from protocol import (
     SecurityTypes,
     ServerInit,
 )
-from vncd.config import parse_config
-from vncd.server import serve, where_to_connect
+from vncd.server import where_to_connect
 from vncd.transports import Transports, WebRoot, WebSocketSettings
 
+from .netharness import GREETING, Running, receive_all, receive_exactly, rfb_handshake, running_vncd
 from .viewer import Viewer
-
-GREETING = b"RFB 003.008\n"
-
-
-@attrs.frozen
-class Running:
-    port: int
-
-    async def connect(self) -> trio.SocketStream:
-        return await trio.open_tcp_stream("127.0.0.1", self.port)
-
-
-@contextlib.asynccontextmanager
-async def running_vncd(text: str = "", **settings: Any) -> AsyncIterator[Running]:
-    """vncd serving a small demo desktop on a free port of 127.0.0.1; ``text`` is more TOML
-    and ``settings`` more dotted keys (``server__mode="rfb"`` sets server.mode)."""
-    overrides = {
-        "server.host": "127.0.0.1",
-        "server.port": 0,
-        "source.kind": "demo",
-        "source.geometry": "160x120",
-        **{key.replace("__", "."): value for key, value in settings.items()},
-    }
-    config = parse_config(text, "test.toml", overrides=overrides)
-    async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(functools.partial(serve, config, handle_signals=False))
-        yield Running(listeners[0].socket.getsockname()[1])
-        nursery.cancel_scope.cancel()
-
-
-async def rfb_handshake(stream: trio.abc.Stream) -> Viewer:
-    """A viewer that has finished the RFB handshake (no password) and got a full update."""
-    viewer = Viewer(stream)
-    with trio.fail_after(10):
-        init = await viewer.handshake()
-        assert (init.width, init.height) == (160, 120)
-        await viewer.request(incremental=False)
-        await viewer.next_update()
-    return viewer
 
 
 async def time_to_greeting(running: Running) -> float:
@@ -80,24 +33,6 @@ async def time_to_greeting(running: Running) -> float:
         with trio.fail_after(5):
             assert await receive_exactly(stream, len(GREETING)) == GREETING
         return time.perf_counter() - started
-
-
-async def receive_exactly(stream: trio.abc.ReceiveStream, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = await stream.receive_some(size - len(data))
-        assert chunk, f"EOF after {data!r}"
-        data += chunk
-    return data
-
-
-async def receive_all(stream: trio.abc.ReceiveStream, timeout: float = 5) -> bytes:
-    """Everything until the server closes the connection (fails if it does not)."""
-    data = b""
-    with trio.fail_after(timeout):
-        while chunk := await stream.receive_some(65536):
-            data += chunk
-    return data
 
 
 # --- Native viewers ----------------------------------------------------------------------

@@ -16,7 +16,7 @@ import trio_websocket
 from protocol import KeyEvent
 from vncd.transports import WebSocketStream
 
-from .test_transports import GREETING, Running, rfb_handshake, running_vncd
+from .netharness import GREETING, Running, rfb_handshake, running_vncd
 
 
 def websocket(running: Running, *, origin: str | None = None, subprotocols=("binary",)):
@@ -158,8 +158,7 @@ async def test_rfb_over_websocket_with_binary_subprotocol() -> None:
     async with running_vncd() as running, websocket(running) as connection:
         assert connection.subprotocol == "binary"
         viewer = await rfb_handshake(WebSocketStream(connection))
-        await viewer.request(incremental=False)
-        await viewer.next_update()
+        await viewer.full_update()
 
 
 async def test_client_without_subprotocols_is_served_too() -> None:

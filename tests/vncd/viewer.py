@@ -83,6 +83,12 @@ class Viewer:
         width, height = self.framebuffer.width, self.framebuffer.height
         await self.send(FramebufferUpdateRequest(incremental, 0, 0, width, height))
 
+    async def full_update(self) -> FramebufferUpdate:
+        """Ask for the whole screen and wait for the answer: also a round trip, after which
+        everything sent before has been handled and everything queued for us has arrived."""
+        await self.request(incremental=False)
+        return await self.next_update()
+
     async def next_update(self, timeout: float = 10.0) -> FramebufferUpdate:
         """Wait for the next FramebufferUpdate, apply it, and return it."""
         with trio.fail_after(timeout):

@@ -1,0 +1,104 @@
+"""`python -m vncd run` in a subprocess, as a user starts it: the interop and browser tests'
+server, stopped with SIGTERM (which must end it cleanly) and restartable on the same port."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+STARTUP_SECONDS = 20
+#: vncd's log line for each listening socket (vncd/server.py).
+LISTENING = re.compile(r"listening on 127\.0\.0\.1 port ([0-9]+)")
+
+
+def x11_source(display: str) -> str:
+    """The [source] table that serves X display ``display``."""
+    return f'[source]\nkind = "x11"\ndisplay = "{display}"\n'
+
+
+def free_vnc_port() -> int:
+    """A free TCP port at or above 5900, so that display-number viewers can reach it."""
+    for port in range(5990, 6400):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 5990..6399")
+
+
+class VncdProcess:
+    """`python -m vncd run` with a config file (config text after [server]'s host and port),
+    its files named after ``path``; ``start()`` again after ``stop()`` reuses the port.
+
+    Port 0 lets vncd pick a port, read from its log: a port picked here could be taken by
+    someone else before vncd binds it, and Chromium refuses some ports (6000, X11's) that a
+    scan from 5900 up would find."""
+
+    def __init__(self, path: Path, config: str, port: int = 0) -> None:
+        self.path = path
+        self.config = config
+        self.port = port
+        self.starts = 0
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        """Run vncd and wait until it listens; ``port`` becomes the port it bound."""
+        config_path = self.path.with_suffix(".toml")
+        config_path.write_text(f'[server]\nhost = "127.0.0.1"\nport = {self.port}\n{self.config}')
+        log_path = self.path.with_name(f"{self.path.name}-{self.starts}.log")
+        self.starts += 1
+        with log_path.open("w") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "vncd", "run", str(config_path), "--log-level", "debug"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while not (found := LISTENING.search(log_path.read_text())):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                process, self.process = self.process, None
+                process.kill()
+                process.wait()
+                raise RuntimeError(f"vncd did not start; its log:\n{log_path.read_text()}")
+            time.sleep(0.05)
+        self.port = int(found[1])
+
+    def stop(self) -> None:
+        """SIGTERM, which must end vncd cleanly (exit status 0); nothing if not running."""
+        if self.process is None:
+            return
+        process, self.process = self.process, None
+        process.terminate()
+        try:
+            assert process.wait(10) == 0, "vncd did not exit cleanly on SIGTERM"
+        finally:
+            process.kill()
+
+    def url(self, scheme: str = "http") -> str:
+        """The web client's address on this server."""
+        return f"{scheme}://127.0.0.1:{self.port}/"
+
+
+@contextlib.contextmanager
+def vncd_launcher(directory: Path) -> Iterator[Callable[..., VncdProcess]]:
+    """``start(config, port=0)``: a started VncdProcess with its files in ``directory``; every
+    one started is stopped when the block ends."""
+    numbers = itertools.count()
+    with contextlib.ExitStack() as stack:
+
+        def start(config: str, port: int = 0) -> VncdProcess:
+            server = VncdProcess(directory / f"vncd-{next(numbers)}", config, port)
+            stack.callback(server.stop)
+            server.start()
+            return server
+
+        yield start
