@@ -1,10 +1,16 @@
-"""Pseudo-encodings without payload: DesktopSize (rfbproto 7.8.4) and LastRect (7.8.5)."""
+"""Size pseudo-encodings: DesktopSize (rfbproto 7.8.4), ExtendedDesktopSize (rfbproto
+"ExtendedDesktopSize Pseudo-encoding") and LastRect (7.8.5)."""
 
 from __future__ import annotations
 
-from collections.abc import Generator
+import enum
+import struct
+from collections.abc import Generator, Sequence
 
-from .._events import Rectangle
+import attrs
+
+from .._errors import RemoteProtocolError
+from .._events import Rectangle, Screen
 from .._framebuffer import Framebuffer
 from .._pixelformat import PixelFormat
 from ._registry import Encoding, register_decoder
@@ -13,6 +19,69 @@ from ._registry import Encoding, register_decoder
 def desktop_size(width: int, height: int) -> Rectangle:
     """Tell the client the framebuffer is now width x height (x and y are ignored)."""
     return Rectangle(0, 0, width, height, Encoding.DESKTOP_SIZE)
+
+
+class ResizeReason(enum.IntEnum):
+    """Why the layout changed (the rectangle's x-position)."""
+
+    SERVER = 0  # changed on the server, or the answer to a non-incremental request
+    THIS_CLIENT = 1  # the receiving viewer asked (status says how it went)
+    OTHER_CLIENT = 2  # another viewer asked and it was done
+
+
+class ResizeStatus(enum.IntEnum):
+    """The outcome of a viewer's request (the rectangle's y-position)."""
+
+    OK = 0
+    PROHIBITED = 1
+    OUT_OF_RESOURCES = 2
+    INVALID_LAYOUT = 3
+    FORWARDED = 4  # the server passed it on and cannot tell yet
+
+
+# One u8 screen count and 3 padding bytes, then 16 bytes per SCREEN.
+_SCREEN_COUNT = struct.Struct(">B3x")
+_SCREEN = struct.Struct(">IHHHHI")
+
+
+@attrs.frozen
+class ScreenLayout:
+    """An ExtendedDesktopSize rectangle, decoded."""
+
+    reason: int
+    status: int
+    width: int
+    height: int
+    screens: tuple[Screen, ...] = attrs.field(converter=tuple)
+
+
+def extended_desktop_size(
+    width: int,
+    height: int,
+    screens: Sequence[Screen],
+    reason: ResizeReason = ResizeReason.SERVER,
+    status: ResizeStatus = ResizeStatus.OK,
+) -> Rectangle:
+    """The framebuffer's size and screen layout, and why it is being sent."""
+    payload = _SCREEN_COUNT.pack(len(screens)) + b"".join(
+        _SCREEN.pack(s.id, s.x, s.y, s.width, s.height, s.flags) for s in screens
+    )
+    return Rectangle(reason, status, width, height, Encoding.EXTENDED_DESKTOP_SIZE, payload)
+
+
+def screen_layout(rectangle: Rectangle) -> ScreenLayout:
+    """Decode an ExtendedDesktopSize rectangle whose payload has been read."""
+    payload = rectangle.payload
+    if len(payload) < _SCREEN_COUNT.size:
+        raise RemoteProtocolError("ExtendedDesktopSize rectangle without its screen count")
+    (count,) = _SCREEN_COUNT.unpack_from(payload)
+    body = payload[_SCREEN_COUNT.size :]
+    if len(body) != count * _SCREEN.size:
+        raise RemoteProtocolError(
+            f"ExtendedDesktopSize announces {count} screens in {len(body)} bytes"
+        )
+    screens = [Screen(*fields) for fields in _SCREEN.iter_unpack(body)]
+    return ScreenLayout(rectangle.x, rectangle.y, rectangle.width, rectangle.height, screens)
 
 
 def last_rect() -> Rectangle:
@@ -49,3 +118,24 @@ class LastRectDecoder(_NoPayload):
         self, rectangle: Rectangle, pixel_format: PixelFormat, framebuffer: Framebuffer
     ) -> None:
         """Nothing to apply: the connection stops reading the update here."""
+
+
+@register_decoder
+class ExtendedDesktopSizeDecoder:
+    encoding = Encoding.EXTENDED_DESKTOP_SIZE
+
+    def read_payload(
+        self, rectangle: Rectangle, pixel_format: PixelFormat
+    ) -> Generator[int, bytes, bytes]:
+        head = yield _SCREEN_COUNT.size
+        (count,) = _SCREEN_COUNT.unpack(head)
+        return head + (yield count * _SCREEN.size) if count else head
+
+    def decode(
+        self, rectangle: Rectangle, pixel_format: PixelFormat, framebuffer: Framebuffer
+    ) -> None:
+        layout = screen_layout(rectangle)
+        # A refused request (reason 1, non-zero status) leaves the other fields undefined.
+        if layout.reason == ResizeReason.THIS_CLIENT and layout.status != ResizeStatus.OK:
+            return
+        framebuffer.resize(layout.width, layout.height)

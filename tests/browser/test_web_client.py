@@ -22,6 +22,7 @@ pytest.importorskip("playwright", reason="playwright is not installed (./scripts
 from playwright.sync_api import Page, expect
 
 from .client import (
+    CANVAS,
     open_client,
     screen_pixels,
     screen_point,
@@ -243,3 +244,41 @@ def test_settings_from_the_url_and_remembered(vncd, page: Page):
     page.keyboard.press("Escape")
     expect(page.get_by_label("Quality")).to_be_hidden()
     expect(page.get_by_text("Settings", exact=True)).to_be_focused()
+
+
+def remote_and_screen_sizes(page: Page) -> tuple[list[int], list[int]]:
+    """(the remote framebuffer's size as the canvas holds it, the page area it may fill)."""
+    return page.evaluate(
+        f"""() => {{
+            const canvas = document.querySelector({CANVAS!r});
+            const screen = document.querySelector("#screen");
+            return [[canvas.width, canvas.height], [screen.clientWidth, screen.clientHeight]];
+        }}"""
+    )
+
+
+def wait_for_remote_size_to_fill_the_page(page: Page, timeout: float = 10.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while (sizes := remote_and_screen_sizes(page))[0] != sizes[1]:
+        assert time.monotonic() < deadline, f"remote size {sizes[0]}, page area {sizes[1]}"
+        time.sleep(0.1)
+    return sizes[0]
+
+
+def test_remote_resize_makes_the_desktop_follow_the_window(vncd, page: Page):
+    server = vncd(DEMO)
+    open_client(page, server.url(), resize=1)
+    wait_for_state(page, "connected")
+    first = wait_for_remote_size_to_fill_the_page(page)
+    assert first != [640, 480]
+    page.set_viewport_size({"width": 900, "height": 700})
+    second = wait_for_remote_size_to_fill_the_page(page)
+    assert second != first
+    # The demo desktop is redrawn at that size: its status bar is along the new bottom edge.
+    pixels = screen_pixels(page)
+    assert pixels.shape == (second[1], second[0], 3)
+    # Title and status bars share a colour (28-pixel bars; JPEG may shift it slightly),
+    # and the desktop shows just above the status bar.
+    top, bottom, above = (pixels[row, :5].astype(int) for row in (2, -2, -33))
+    assert np.abs(bottom - top).max() <= 4
+    assert np.abs(above - top).max() > 10

@@ -3,6 +3,7 @@ plus the Framebuffer itself and the encodings registry."""
 
 from __future__ import annotations
 
+import attrs
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from protocol._errors import RemoteProtocolError
-from protocol._events import Rectangle
+from protocol._events import Rectangle, Screen
 from protocol._framebuffer import Framebuffer
 from protocol._pixelformat import BGRX, PixelFormat, quantise
 from protocol.encodings import (
@@ -27,6 +28,13 @@ from protocol.encodings import (
     settings_from_encodings,
 )
 from protocol.encodings._base import CHUNK
+from protocol.encodings.pseudo import (
+    ResizeReason,
+    ResizeStatus,
+    ScreenLayout,
+    extended_desktop_size,
+    screen_layout,
+)
 from protocol.encodings.raw import RawDecoder, RawEncoder
 
 from .roundtrip import (
@@ -205,6 +213,59 @@ def test_desktop_size_resizes_keeping_what_overlaps() -> None:
     make_decoder(Encoding.DESKTOP_SIZE).decode(rectangle, BGRX, framebuffer)
     assert (framebuffer.width, framebuffer.height) == (5, 1)
     assert framebuffer.pixels[0, :, 0].tolist() == [9, 9, 9, 0, 0]
+
+
+screens = st.builds(
+    Screen,
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 0xFFFF),
+    st.integers(0, 0xFFFF),
+    st.integers(0, 0xFFFF),
+    st.integers(0, 0xFFFF),
+    st.integers(0, 2**32 - 1),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    reason=st.sampled_from(ResizeReason),
+    status=st.sampled_from(ResizeStatus),
+    width=st.integers(1, 300),
+    height=st.integers(1, 300),
+    layout=st.lists(screens, max_size=5),
+    cuts=cut_lists,
+)
+def test_extended_desktop_size_round_trip(
+    reason: ResizeReason,
+    status: ResizeStatus,
+    width: int,
+    height: int,
+    layout: list[Screen],
+    cuts: list[int],
+) -> None:
+    sent = extended_desktop_size(width, height, layout, reason, status)
+    assert len(sent.payload) == 4 + 16 * len(layout)
+    rectangle = through_the_wire(sent, BGRX, cuts)
+    assert screen_layout(rectangle) == ScreenLayout(reason, status, width, height, layout)
+    framebuffer = Framebuffer.blank(7, 3)
+    make_decoder(Encoding.EXTENDED_DESKTOP_SIZE).decode(rectangle, BGRX, framebuffer)
+    refused = reason == ResizeReason.THIS_CLIENT and status != ResizeStatus.OK
+    assert (framebuffer.width, framebuffer.height) == ((7, 3) if refused else (width, height))
+
+
+def test_extended_desktop_size_wire_layout() -> None:
+    rectangle = extended_desktop_size(
+        640, 480, [Screen(9, 1, 2, 3, 4, 5)], ResizeReason.OTHER_CLIENT, ResizeStatus.OK
+    )
+    assert (rectangle.x, rectangle.y, rectangle.encoding) == (2, 0, -308)
+    assert rectangle.payload == bytes.fromhex("01000000 00000009 0001 0002 0003 0004 00000005")
+
+
+def test_extended_desktop_size_with_a_wrong_screen_count_is_refused() -> None:
+    good = extended_desktop_size(4, 4, [Screen(0, 0, 0, 4, 4)])
+    for payload in (b"", good.payload[:-1], good.payload + b"\0"):
+        with pytest.raises(RemoteProtocolError):
+            screen_layout(attrs.evolve(good, payload=payload))
 
 
 def test_last_rect_is_an_empty_marker() -> None:

@@ -16,6 +16,7 @@ from protocol._framebuffer import Framebuffer
 from vncd.frames import FrameBus
 from vncd.session import Access, Hub, Session
 from vncd.sources import Source
+from vncd.sources.base import SourceError
 from vncd.updates import offered_encodings
 
 from .viewer import Viewer
@@ -34,6 +35,8 @@ class ArraySource:
         self.clipboard = ""
         self.clipboard_serial = 0
         self.clipboard_sets: list[str] = []  # what viewers set, in order
+        self.resizes: list[tuple[int, int]] = []  # every resize asked for, in order
+        self.resize_result: bool | SourceError = True  # what resize() answers (or raises)
 
     def copy(self, text: str) -> None:
         """Someone on the desktop copies ``text``."""
@@ -53,6 +56,16 @@ class ArraySource:
 
     def capture(self) -> np.ndarray:
         return self.pixels.copy()
+
+    def resize(self, width: int, height: int) -> bool:
+        """Record the request; when ``resize_result`` is True, new random pixels of that size."""
+        self.resizes.append((width, height))
+        if isinstance(self.resize_result, SourceError):
+            raise self.resize_result
+        if self.resize_result:
+            rng = np.random.default_rng(len(self.resizes))
+            self.pixels = rng.integers(0, 256, (height, width, 4), dtype=np.uint8)
+        return self.resize_result
 
     def inject_key(self, keysym: int, down: bool) -> None:
         self.keys.append((keysym, down))

@@ -6,11 +6,23 @@ import numpy as np
 import pytest
 import trio
 
-from protocol import ClientCutText, KeyEvent, PixelFormat, PointerEvent, SetPixelFormat
+from protocol import (
+    ClientCutText,
+    KeyEvent,
+    PixelFormat,
+    PointerEvent,
+    Screen,
+    SetDesktopSize,
+    SetPixelFormat,
+)
 from protocol._pixelformat import quantise
 from protocol.encodings import ENCODERS, Encoding
+from protocol.encodings.pseudo import ResizeReason, ResizeStatus, ScreenLayout, screen_layout
 from tests.protocol.roundtrip import psnr
 from vncd.clipboard import POLL_SECONDS
+from vncd.session import MAX_DESKTOP_SIDE
+from vncd.sources.base import SourceError
+from vncd.sources.demo import DemoSource
 from vncd.updates import offered_encodings
 
 from .harness import ArraySource, running_hub, same_pixels
@@ -301,3 +313,156 @@ async def test_cut_text_over_the_limit_is_dropped_both_ways():
         assert await viewer.next_cut_text() == "é" * 10
         assert viewer.cut_texts == []
         assert hub.hub.clipboard.statistics().too_long == 1
+
+
+# --- remote resize: ExtendedDesktopSize and SetDesktopSize (rfbproto 7.5.11) --------------
+
+RESIZING = (Encoding.RAW, Encoding.DESKTOP_SIZE, Encoding.EXTENDED_DESKTOP_SIZE)
+
+
+async def next_layout(viewer) -> ScreenLayout:
+    """The next update, which must be a lone ExtendedDesktopSize rectangle, decoded."""
+    update = await viewer.next_update()
+    [rectangle] = update.rectangles
+    assert rectangle.encoding == Encoding.EXTENDED_DESKTOP_SIZE
+    return screen_layout(rectangle)
+
+
+def one_screen(width: int, height: int) -> SetDesktopSize:
+    return SetDesktopSize(width, height, [Screen(0, 0, 0, width, height)])
+
+
+def layout(reason: ResizeReason, status: ResizeStatus, size: tuple[int, int]) -> ScreenLayout:
+    return ScreenLayout(reason, status, *size, [Screen(0, 0, 0, *size)])
+
+
+async def resizing_viewer(hub, **handshake):
+    """A viewer that supports ExtendedDesktopSize, past the announcement it gets."""
+    viewer = hub.connect()
+    await viewer.handshake(encodings=RESIZING, **handshake)
+    assert await next_layout(viewer) == layout(ResizeReason.SERVER, ResizeStatus.OK, (200, 120))
+    return viewer
+
+
+async def test_extended_desktop_size_is_announced_and_repeated_for_full_requests():
+    source = ArraySource(200, 120)
+    async with running_hub(source) as hub:
+        viewer = await resizing_viewer(hub)
+        await viewer.request(incremental=False)
+        assert await next_layout(viewer) == layout(ResizeReason.SERVER, ResizeStatus.OK, (200, 120))
+        await viewer.next_update()
+        assert same_pixels(viewer.framebuffer, source)
+
+
+async def test_viewer_without_extended_desktop_size_gets_no_layout():
+    source = ArraySource(200, 120)
+    async with running_hub(source) as hub:
+        viewer = hub.connect()
+        await viewer.handshake(encodings=(Encoding.RAW, Encoding.DESKTOP_SIZE))
+        update = await viewer.full_update()
+        assert {r.encoding for r in update.rectangles} == {Encoding.RAW}
+
+
+async def test_set_desktop_size_resizes_and_every_viewer_follows():
+    source = ArraySource(200, 120)
+    async with running_hub(source) as hub:
+        asker = await resizing_viewer(hub)
+        other = await resizing_viewer(hub)
+        basic = hub.connect()
+        await basic.handshake(encodings=(Encoding.RAW, Encoding.DESKTOP_SIZE))
+        await basic.full_update()
+        await asker.send(one_screen(300, 150))
+        # The answer comes without a request, before any pixels of the new size.
+        assert await next_layout(asker) == layout(
+            ResizeReason.THIS_CLIENT, ResizeStatus.OK, (300, 150)
+        )
+        assert source.resizes == [(300, 150)]
+        assert await next_layout(other) == layout(
+            ResizeReason.OTHER_CLIENT, ResizeStatus.OK, (300, 150)
+        )
+        for viewer in (asker, other, basic):
+            await viewer.request()
+            update = await viewer.next_update()
+            encodings = [r.encoding for r in update.rectangles]
+            assert Encoding.EXTENDED_DESKTOP_SIZE not in encodings
+            # Only the viewer without ExtendedDesktopSize hears of the size by DesktopSize.
+            assert (encodings[0] == Encoding.DESKTOP_SIZE) == (viewer is basic)
+            assert (viewer.framebuffer.width, viewer.framebuffer.height) == (300, 150)
+            assert same_pixels(viewer.framebuffer, source)
+
+
+async def test_resize_to_the_same_size_is_still_answered():
+    source = ArraySource(200, 120)
+    async with running_hub(source) as hub:
+        viewer = await resizing_viewer(hub)
+        await viewer.send(one_screen(200, 120))
+        assert await next_layout(viewer) == layout(
+            ResizeReason.THIS_CLIENT, ResizeStatus.OK, (200, 120)
+        )
+
+
+async def test_view_only_viewer_may_not_resize():
+    source = ArraySource(200, 120)
+    async with running_hub(source, password="secret", view_only_password="look") as hub:
+        viewer = await resizing_viewer(hub, password="look")
+        await viewer.send(one_screen(300, 150))
+        answer = await next_layout(viewer)
+        assert (answer.reason, answer.status) == (ResizeReason.THIS_CLIENT, ResizeStatus.PROHIBITED)
+        assert source.resizes == []
+        assert viewer.conn.framebuffer_size == (200, 120)  # a refusal changes nothing
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        SetDesktopSize(300, 150, []),
+        SetDesktopSize(0, 150, [Screen(0, 0, 0, 0, 150)]),
+        SetDesktopSize(300, 150, [Screen(0, 0, 0, 301, 150)]),
+        SetDesktopSize(300, 150, [Screen(0, 10, 10, 300, 140)]),
+        SetDesktopSize(300, 150, [Screen(0, 0, 0, 0, 150)]),
+        SetDesktopSize(300, 150, [Screen(1, 0, 0, 150, 150), Screen(1, 150, 0, 150, 150)]),
+        one_screen(MAX_DESKTOP_SIDE + 1, 100),
+    ],
+    ids=["no-screens", "zero-width", "wider", "outside", "empty-screen", "same-ids", "huge"],
+)
+async def test_invalid_layout_is_refused(request_):
+    source = ArraySource(200, 120)
+    async with running_hub(source) as hub:
+        viewer = await resizing_viewer(hub)
+        await viewer.send(request_)
+        answer = await next_layout(viewer)
+        assert answer.status == ResizeStatus.INVALID_LAYOUT
+        assert (answer.width, answer.height) == (200, 120)
+        assert source.resizes == []
+
+
+@pytest.mark.parametrize(
+    ("result", "status"),
+    [(False, ResizeStatus.PROHIBITED), (SourceError("no memory"), ResizeStatus.OUT_OF_RESOURCES)],
+)
+async def test_a_source_that_cannot_resize_refuses(result, status):
+    source = ArraySource(200, 120)
+    source.resize_result = result
+    async with running_hub(source) as hub:
+        viewer = await resizing_viewer(hub)
+        await viewer.send(one_screen(300, 150))
+        assert (await next_layout(viewer)).status == status
+        assert source.size == (200, 120) and viewer.conn.framebuffer_size == (200, 120)
+        update = await viewer.full_update()  # the session carries on as before
+        assert update.rectangles[0].encoding == Encoding.EXTENDED_DESKTOP_SIZE
+        await viewer.next_update()
+        assert same_pixels(viewer.framebuffer, source)
+
+
+async def test_demo_desktop_is_redrawn_at_the_requested_size():
+    source = DemoSource((320, 240), clock=lambda: 0.0)
+    async with running_hub(source) as hub:
+        viewer = hub.connect()
+        await viewer.handshake(encodings=RESIZING)
+        await next_layout(viewer)
+        await viewer.send(one_screen(480, 200))
+        assert (await next_layout(viewer)).reason == ResizeReason.THIS_CLIENT
+        await viewer.request()
+        await viewer.next_update()
+        np.testing.assert_array_equal(viewer.framebuffer.pixels[..., :3], source.capture()[..., :3])
+        assert source.size == (480, 200)

@@ -1,8 +1,8 @@
 """The one interface every desktop source implements, so the daemon never knows which it serves.
 
 Threading contract: ``capture()`` runs in Trio worker threads (any OS thread, never two at
-once); ``inject_*``, the clipboard members, ``size`` and ``statistics()`` run in the Trio
-thread.  A source may see both at the same time and must keep them apart.
+once); ``inject_*``, ``resize``, the clipboard members, ``size`` and ``statistics()`` run in
+the Trio thread.  A source may see both at the same time and must keep them apart.
 """
 
 from __future__ import annotations
@@ -59,6 +59,12 @@ class Source(Protocol):
 
     def inject_pointer(self, x: int, y: int, button_mask: int) -> None:
         """Move the pointer; bit n of the mask is button n+1 (rfbproto 7.5.5)."""
+        ...
+
+    def resize(self, width: int, height: int) -> bool:
+        """Make the desktop width x height (a viewer's SetDesktopSize, rfbproto 7.5.11): True
+        once ``size`` and later captures have the new size, False if this source never
+        resizes.  Raises SourceError if it tried and failed."""
         ...
 
     @property

@@ -106,14 +106,30 @@ class DemoSource:
         width, height = geometry
         if width < 1 or height < 1:
             raise SourceError(f"demo geometry must be at least 1x1, got {width}x{height}")
-        self._size = (width, height)
         self._clock = clock
         self._lock = threading.Lock()  # capture() runs in worker threads, inject_*() in Trio's
-        self._frame = np.empty((height, width, 4), np.uint8)
         self._title_font = _font(17)
         self._text_font = _font(18)
         self._small_font = _font(13)
+        self._canvas_image = Image.new("RGB", (0, 0), CANVAS)
+        self._lay_out(width, height)
+        self._lines = [""]
+        self._control_held: set[int] = set()
+        self._clipboard = ""
+        self._clipboard_serial = 0
+        self._pen = 0
+        self._pointer = (0, 0)
+        self._mask = 0
+        self._stroke: tuple[int, int] | None = None  # last point of the stroke, canvas coords
+        self._shown_second: int | None = None
+        self._frames = self._keys = self._pointer_events = 0
+        self._draw_desktop()
 
+    def _lay_out(self, width: int, height: int) -> None:
+        """Place every part for a width x height frame; the canvas keeps what fits of its
+        drawing.  The caller draws the desktop afterwards."""
+        self._size = (width, height)
+        self._frame = np.empty((height, width, 4), np.uint8)
         clock_width = int(self._title_font.getlength("00:00:00")) + 2 * MARGIN
         body_top = TITLE_HEIGHT + MARGIN + LABEL_HEIGHT
         body_height = height - STATUS_HEIGHT - MARGIN - body_top
@@ -128,23 +144,25 @@ class DemoSource:
             canvas_x, body_top, width - MARGIN - canvas_x, body_height, self._size
         )
         self._status = _Box.clipped(0, height - STATUS_HEIGHT, width, STATUS_HEIGHT, self._size)
-
-        self._lines = [""]
-        self._control_held: set[int] = set()
-        self._clipboard = ""
-        self._clipboard_serial = 0
+        drawing = self._canvas_image
         self._canvas_image = Image.new("RGB", (self._canvas.width, self._canvas.height), CANVAS)
-        self._pen = 0
-        self._pointer = (0, 0)
-        self._mask = 0
-        self._stroke: tuple[int, int] | None = None  # last point of the stroke, canvas coords
-        self._shown_second: int | None = None
-        self._frames = self._keys = self._pointer_events = 0
-        self._draw_desktop()
+        self._canvas_image.paste(drawing, (0, 0))
 
     @property
     def size(self) -> tuple[int, int]:
         return self._size
+
+    def resize(self, width: int, height: int) -> bool:
+        """Redraw the desktop at the new size (text, pen and drawing are kept)."""
+        if width < 1 or height < 1:
+            raise SourceError(f"demo size must be at least 1x1, got {width}x{height}")
+        with self._lock:
+            self._lay_out(width, height)
+            self._pointer = (min(self._pointer[0], width - 1), min(self._pointer[1], height - 1))
+            self._stroke = None
+            self._shown_second = None  # the clock is drawn again at the next capture
+            self._draw_desktop()
+        return True
 
     def statistics(self) -> SourceStatistics:
         return SourceStatistics(
@@ -300,7 +318,8 @@ class DemoSource:
                     )
                 self._blit(label_box, patch)
         self._draw_pad()
-        self._clear_canvas()
+        if not self._canvas.empty:
+            self._blit(self._canvas, self._canvas_image)
         self._draw_status()
 
     def _draw_clock(self, second: int) -> None:

@@ -260,6 +260,10 @@ class X11Source:
     def size(self) -> tuple[int, int]:
         return self._grabber.size
 
+    def resize(self, width: int, height: int) -> bool:
+        """Never: the display belongs to whoever runs it (RandR resizing is not done)."""
+        return False
+
     def statistics(self) -> SourceStatistics:
         return SourceStatistics(
             kind="x11",
