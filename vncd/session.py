@@ -37,8 +37,6 @@ from protocol import (
     ProtocolVersion,
     QemuAudio,
     QemuExtendedKeyEvent,
-    Rectangle,
-    Screen,
     SecurityResult,
     SecurityTypeChosen,
     SecurityTypes,
@@ -55,17 +53,14 @@ from protocol import (
 )
 from protocol._pixelformat import colour_map_entries
 from protocol.encodings import EncodeSettings, Encoding, settings_from_encodings
-from protocol.encodings.pseudo import (
-    ResizeReason,
-    ResizeStatus,
-    desktop_size,
-    extended_desktop_size,
-)
+from protocol.encodings.pseudo import desktop_size
+from protocol.security import SecurityType
 from protocol.security.vncauth import check_response
 
 from .clipboard import ClipboardBus, ClipboardInbox
 from .frames import FrameBus, Subscription, Wakeup
-from .sources.base import Source, SourceError
+from .resize import LastResize, ViewerLayout
+from .sources.base import Source
 from .updates import Box, UpdateBuilder, choose_encoding
 
 log = logging.getLogger(__name__)
@@ -73,11 +68,7 @@ log = logging.getLogger(__name__)
 #: A viewer must finish the handshake within this time, so idle half-open connections
 #: cannot hold connection slots.
 HANDSHAKE_SECONDS = 30.0
-SECURITY_NONE = 1
-SECURITY_VNC_AUTH = 2
 RECEIVE_CHUNK = 65536
-#: Largest width or height a viewer may ask for: one 8192 x 8192 BGRX frame is 256 MiB.
-MAX_DESKTOP_SIDE = 8192
 
 
 @attrs.frozen
@@ -102,39 +93,10 @@ class Hub:
     name: str
     encodings: frozenset[int]  # the pixel encodings we offer (see updates.offered_encodings)
     sessions: set[Session] = attrs.Factory(set)
-    #: The last viewer whose SetDesktopSize succeeded and the size it got, so the others are
-    #: told "another viewer asked" (ExtendedDesktopSize reason 2) when that size arrives.
-    last_resize: tuple[Session, tuple[int, int]] | None = None
+    #: Who last resized the desktop, for the sessions' ExtendedDesktopSize reasons.
+    last_resize: LastResize = attrs.Factory(LastResize)
     clipboard: ClipboardBus = attrs.Factory(
         lambda hub: ClipboardBus(hub.source, hub.access.max_cut_text), takes_self=True
-    )
-
-
-@attrs.frozen
-class ResizeAnswer:
-    """What to tell a viewer about its SetDesktopSize: the status, and the source's size
-    right after the request (a successful answer waits for a frame of that size)."""
-
-    status: ResizeStatus
-    size: tuple[int, int]
-
-
-def valid_layout(request: SetDesktopSize) -> bool:
-    """rfbproto 7.5.11 / 'Screen Model': a sane size, at least one screen, unique screen
-    ids, and every screen non-empty and inside the requested framebuffer."""
-    width, height = request.width, request.height
-    ids = {screen.id for screen in request.screens}
-    return (
-        1 <= width <= MAX_DESKTOP_SIDE
-        and 1 <= height <= MAX_DESKTOP_SIDE
-        and len(ids) == len(request.screens) > 0
-        and all(
-            screen.width
-            and screen.height
-            and screen.x + screen.width <= width
-            and screen.y + screen.height <= height
-            for screen in request.screens
-        )
     )
 
 
@@ -163,12 +125,12 @@ class Session:
         self.refresh: list[Box] = []
         self.colour_map_pending = False
         self.forget_viewer_pending = False
-        self.viewer_size: tuple[int, int] = (0, 0)
-        self.layout_announce_pending = False  # ExtendedDesktopSize reason 0 is due
-        self.resize_answers: list[ResizeAnswer] = []
         self.held_keys: set[int] = set()
         self.pointer: tuple[int, int, int] = (0, 0, 0)  # x, y, button mask last injected
         self.builder = UpdateBuilder()
+        self.layout = ViewerLayout(
+            hub.source, hub.bus, hub.last_resize, peer, self.builder.forget_viewer
+        )
         self._cancel_scope: trio.CancelScope | None = None
 
     # --- plumbing -------------------------------------------------------------------
@@ -230,11 +192,11 @@ class Session:
             await self.send(HandshakeFailed("too many connections"))
             raise Refused("too many connections")
         access = self.hub.access
-        security = SECURITY_VNC_AUTH if access.password else SECURITY_NONE
+        security = SecurityType.VNC_AUTH if access.password else SecurityType.NONE
         await self.send(SecurityTypes((security,)))
         if self.conn.version >= (3, 7):
             await self.expect(SecurityTypeChosen)
-        if security == SECURITY_VNC_AUTH:
+        if security == SecurityType.VNC_AUTH:
             await self.authenticate()
         elif self.conn.version >= (3, 8):
             await self.send(SecurityResult(ok=True))
@@ -244,7 +206,7 @@ class Session:
             for other in list(self.hub.sessions):
                 other.close("another viewer asked for exclusive access")
         width, height = self.hub.source.size
-        self.viewer_size = (width, height)
+        self.layout.size = (width, height)
         await self.send(ServerInit(width, height, BGRX, self.hub.name))
         log.info(
             "%s: connected (RFB %d.%d%s%s)",
@@ -298,9 +260,7 @@ class Session:
             case FramebufferUpdateRequest(incremental=incremental):
                 if not incremental:
                     self.refresh.append(Box(event.x, event.y, event.width, event.height))
-                    # rfbproto 'ExtendedDesktopSize': a full request is answered with the
-                    # layout, so a viewer can always learn it.
-                    self.layout_announce_pending = self.extended_size
+                    self.layout.full_request()
                 self.update_wanted = True
                 self.wakeup.set()
             case (
@@ -317,11 +277,11 @@ class Session:
             case SetEncodings(encodings=encodings):
                 self.encodings = encodings
                 self.settings = settings_from_encodings(encodings)
-                # Tell the viewer at once that it may resize (noVNC waits for this).
-                self.layout_announce_pending = self.extended_size
+                self.layout.set_encodings(encodings)
                 self.wakeup.set()
             case SetDesktopSize():
-                self.resize_desktop(event)
+                if self.layout.resize(event, self.view_only):
+                    self.wakeup.set()
             case ClientCutText(text=text):
                 # View-only viewers receive the desktop's clipboard but cannot set it.
                 if self.view_only:
@@ -334,34 +294,6 @@ class Session:
                 log.debug("%s: ignoring %s", self.peer, type(event).__name__)
             case _:
                 raise Refused(f"unexpected {type(event).__name__} after the handshake")
-
-    @property
-    def extended_size(self) -> bool:
-        """The viewer takes ExtendedDesktopSize rectangles (and so may ask to resize)."""
-        return Encoding.EXTENDED_DESKTOP_SIZE in self.encodings
-
-    def resize_desktop(self, request: SetDesktopSize) -> None:
-        """rfbproto 7.5.11: try the request and queue the answer; everyone sees the new size
-        through the usual frame-size change."""
-        status = self.try_resize(request)
-        log.info("%s: asked for %dx%d: %s", self.peer, request.width, request.height, status.name)
-        if self.extended_size:
-            self.resize_answers.append(ResizeAnswer(status, self.hub.source.size))
-            self.wakeup.set()
-
-    def try_resize(self, request: SetDesktopSize) -> ResizeStatus:
-        if self.view_only:
-            return ResizeStatus.PROHIBITED
-        if not valid_layout(request):
-            return ResizeStatus.INVALID_LAYOUT
-        try:
-            if not self.hub.source.resize(request.width, request.height):
-                return ResizeStatus.PROHIBITED
-        except SourceError as error:
-            log.warning("%s: resizing the desktop failed: %s", self.peer, error)
-            return ResizeStatus.OUT_OF_RESOURCES
-        self.hub.last_resize = (self, self.hub.source.size)
-        return ResizeStatus.OK
 
     def inject_key(self, keysym: int, down: bool) -> None:
         if self.view_only:
@@ -402,77 +334,19 @@ class Session:
         """A frame exists and the viewer has an update or a palette due."""
         return self.hub.bus.latest is not None and self.ready(subscription)
 
-    def answer_ready(self, answer: ResizeAnswer, size: tuple[int, int]) -> bool:
-        """A refusal goes at once; a success once frames have the new size, or once the
-        source moved on to another size (another request overtook it)."""
-        return (
-            answer.status != ResizeStatus.OK
-            or size == answer.size
-            or self.hub.source.size != answer.size
-        )
-
-    def layout_due(self) -> bool:
-        """An ExtendedDesktopSize rectangle is owed: an announcement, an answer, or a new
-        frame size."""
-        frame = self.hub.bus.latest
-        if frame is None or not self.extended_size:
-            return False
-        size = (frame.width, frame.height)
-        return (
-            self.layout_announce_pending
-            or size != self.viewer_size
-            or bool(self.resize_answers and self.answer_ready(self.resize_answers[0], size))
-        )
-
-    def take_layout_news(self) -> list[Rectangle]:
-        """The owed ExtendedDesktopSize rectangles; afterwards the viewer's size is the
-        latest frame's.  Must run right before ``build_update`` with no await between, so
-        the pixels that follow are for the size announced."""
-        frame = self.hub.bus.latest
-        assert frame is not None  # layout_due() said so
-        size = (frame.width, frame.height)
-        news = []
-        while self.resize_answers and self.answer_ready(self.resize_answers[0], size):
-            status = self.resize_answers.pop(0).status
-            if status == ResizeStatus.OK:
-                self.set_viewer_size(size)
-            # A refusal's size fields are undefined; we repeat the size the viewer has.
-            news.append(self.layout(ResizeReason.THIS_CLIENT, status))
-        if self.layout_announce_pending or size != self.viewer_size:
-            asked = self.hub.last_resize
-            reason = ResizeReason.SERVER
-            if size != self.viewer_size and asked is not None and asked[0] is not self:
-                reason = ResizeReason.OTHER_CLIENT if asked[1] == size else reason
-            self.set_viewer_size(size)
-            news.append(self.layout(reason, ResizeStatus.OK))
-        self.layout_announce_pending = False
-        return news
-
-    def set_viewer_size(self, size: tuple[int, int]) -> None:
-        if size != self.viewer_size:
-            self.viewer_size = size
-            self.builder.forget_viewer()
-
-    def layout(self, reason: ResizeReason, status: ResizeStatus) -> Rectangle:
-        """The viewer's size as one screen (id 0) covering the whole framebuffer."""
-        width, height = self.viewer_size
-        return extended_desktop_size(
-            width, height, [Screen(0, 0, 0, width, height)], reason, status
-        )
-
     async def write_loop(self, subscription: Subscription) -> None:
         while True:
             while not (
-                self.clipboard.pending or self.layout_due() or self.update_due(subscription)
+                self.clipboard.pending or self.layout.due() or self.update_due(subscription)
             ):
                 await self.wakeup.wait()
             out: list[Event] = []
             if (text := self.clipboard.take()) is not None:
                 out.append(ServerCutText(text))
-            if self.layout_due():
+            if self.layout.due():
                 # rfbproto: an update with ExtendedDesktopSize carries no pixel data, so it
                 # goes alone, ahead of the pixels (and answers even without a request).
-                out.append(FramebufferUpdate(self.take_layout_news()))
+                out.append(FramebufferUpdate(self.layout.take_news()))
             if self.update_due(subscription):
                 if self.colour_map_pending:
                     self.colour_map_pending = False
@@ -493,13 +367,12 @@ class Session:
             self.builder.forget_viewer()
         pixels = frame.pixels
         rectangles = []
-        if (frame.width, frame.height) != self.viewer_size:
+        if (frame.width, frame.height) != self.layout.size:
             if Encoding.DESKTOP_SIZE in self.encodings:
-                self.viewer_size = (frame.width, frame.height)
+                self.layout.set_size((frame.width, frame.height))
                 rectangles.append(desktop_size(frame.width, frame.height))
-                self.builder.forget_viewer()
             else:
-                pixels = fit(pixels, self.viewer_size)
+                pixels = fit(pixels, self.layout.size)
                 damage = None
         rectangles += await trio.to_thread.run_sync(
             self.builder.build,

@@ -20,7 +20,7 @@ from protocol.encodings import ENCODERS, Encoding
 from protocol.encodings.pseudo import ResizeReason, ResizeStatus, ScreenLayout, screen_layout
 from tests.protocol.roundtrip import psnr
 from vncd.clipboard import POLL_SECONDS
-from vncd.session import MAX_DESKTOP_SIDE
+from vncd.resize import MAX_DESKTOP_SIDE
 from vncd.sources.base import SourceError
 from vncd.sources.demo import DemoSource
 from vncd.updates import offered_encodings
