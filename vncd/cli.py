@@ -13,11 +13,12 @@ import getpass
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from . import passwords
 from .config import LOG_LEVELS, SOURCE_KINDS, Config, ConfigError, load_config
+from .groups import leaves
 
 DEFAULT_CONFIG = Path("etc/vncd.toml")
 EXIT_FAILURE = 1  # the server could not start or stopped on an error
@@ -74,7 +75,7 @@ def _run(args: argparse.Namespace) -> int:
     except* KeyboardInterrupt:
         pass  # Ctrl-C before serve() took over SIGINT: a normal stop
     except* (SourceError, OSError, ConfigError) as group:
-        for error in _leaves(group):
+        for error in leaves(group):
             log.debug("stopped on an error", exc_info=error)
             _error(_describe(error, config))
         status = EXIT_FAILURE
@@ -89,15 +90,6 @@ def _describe(error: BaseException, config: Config) -> str:
         where = f"{config.server.host} port {config.server.port}"
         return f"cannot listen on {where}: {os.strerror(error.errno)}"
     return str(error)
-
-
-def _leaves(error: BaseException) -> Iterator[BaseException]:
-    """The exceptions inside (nested) exception groups, as Trio's nurseries raise them."""
-    if isinstance(error, BaseExceptionGroup):
-        for inner in error.exceptions:
-            yield from _leaves(inner)
-    else:
-        yield error
 
 
 def _check(args: argparse.Namespace) -> int:

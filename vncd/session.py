@@ -59,6 +59,7 @@ from protocol.security.vncauth import check_response
 
 from .clipboard import ClipboardBus, ClipboardInbox
 from .frames import FrameBus, Subscription, Wakeup
+from .groups import leaves
 from .resize import LastResize, ViewerLayout
 from .sources.base import Source
 from .updates import Box, UpdateBuilder, choose_encoding
@@ -170,13 +171,13 @@ class Session:
                 await self.serve()
             # except*: errors from the reader and writer tasks arrive in exception groups.
             except* Refused as refusals:
-                log.info("%s: refused: %s", self.peer, _first(refusals))
+                log.info("%s: refused: %s", self.peer, next(leaves(refusals)))
             except* trio.TooSlowError:
                 log.info("%s: handshake timed out", self.peer)
             except* ProtocolError as errors:
-                log.info("%s: protocol error: %s", self.peer, _first(errors))
+                log.info("%s: protocol error: %s", self.peer, next(leaves(errors)))
             except* (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError) as lost:
-                error = _first(lost)
+                error = next(leaves(lost))
                 log.info("%s: connection lost: %s", self.peer, error or type(error).__name__)
             finally:
                 self.hub.sessions.discard(self)
@@ -325,14 +326,12 @@ class Session:
 
     # --- writer ---------------------------------------------------------------------
 
-    def ready(self, subscription: Subscription) -> bool:
-        return self.colour_map_pending or (
-            self.update_wanted and bool(self.refresh or subscription.has_damage())
-        )
-
     def update_due(self, subscription: Subscription) -> bool:
         """A frame exists and the viewer has an update or a palette due."""
-        return self.hub.bus.latest is not None and self.ready(subscription)
+        return self.hub.bus.latest is not None and (
+            self.colour_map_pending
+            or (self.update_wanted and bool(self.refresh or subscription.has_damage()))
+        )
 
     async def write_loop(self, subscription: Subscription) -> None:
         while True:
@@ -384,13 +383,6 @@ class Session:
             self.settings,
         )
         return FramebufferUpdate(rectangles) if rectangles else None
-
-
-def _first(group: BaseExceptionGroup) -> BaseException:
-    """The first leaf of an exception group, for a log line."""
-    while isinstance(group, BaseExceptionGroup):
-        group = group.exceptions[0]
-    return group
 
 
 def fit(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
