@@ -60,9 +60,10 @@ from protocol.security.vncauth import check_response
 from .clipboard import ClipboardBus, ClipboardInbox
 from .frames import FrameBus, Subscription, Wakeup
 from .groups import leaves
+from .region import Box
 from .resize import LastResize, ViewerLayout
 from .sources.base import Source
-from .updates import Box, UpdateBuilder, choose_encoding
+from .updates import UpdateBuilder, choose_encoding
 
 log = logging.getLogger(__name__)
 

@@ -12,6 +12,8 @@ from typing import Protocol
 import attrs
 import numpy as np
 
+from ..region import Box
+
 
 class SourceError(Exception):
     """A source could not start or lost its desktop; the message is written for the user."""
@@ -51,6 +53,21 @@ class Source(Protocol):
 
     def capture(self) -> np.ndarray:
         """A new (H, W, 4) uint8 C-contiguous BGRX array that the source never touches again."""
+        ...
+
+    @property
+    def reports_damage(self) -> bool:
+        """Whether ``wait_for_damage`` works: the desktop says when and where it changes
+        (X DAMAGE, or a source that draws its own pixels). Otherwise the capture loop polls."""
+        ...
+
+    async def wait_for_damage(self) -> list[Box]:
+        """Wait (in the Trio thread, cancellably) until the desktop has changed, and return
+        the boxes that changed since the previous call, clipped to the frame and at least one.
+
+        The boxes are a hint that must cover every change (they may be larger, and may
+        overlap); the capture loop finds the exact pixels. A change that happened before the
+        first call is not reported: the loop captures once before it starts waiting."""
         ...
 
     def inject_key(self, keysym: int, down: bool) -> None:
