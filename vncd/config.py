@@ -133,7 +133,7 @@ class ServerConfig:
     password: str = _setting("", _password)
     view_only_password: str = _setting("", _password)
     password_file: str = _setting("", _text)
-    max_connections: int = _setting(16, _integer(1, 1000))
+    max_connections: int = _setting(64, _integer(1, 1000))
     name: str = _setting("", _text)
     mode: str = _setting("auto", _one_of(*MODES))
     detect_ms: int = _setting(50, _integer(1, 1000, " (milliseconds)"))
@@ -153,7 +153,7 @@ class SourceConfig:
 class CaptureConfig:
     """[capture]."""
 
-    max_fps: int = _setting(30, _integer(1, 240))
+    max_fps: int = _setting(60, _integer(1, 240))
 
 
 @attrs.frozen

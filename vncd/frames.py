@@ -1,33 +1,37 @@
 """The capture loop and how its frames and damage reach the sessions.
 
-One task captures the source at most ``max_fps`` times a second, compares each frame with the
-previous one tile by tile and publishes the latest frame plus the changed tiles. Each session
-holds a ``Subscription`` that *accumulates* damage (a boolean tile mask), so a slow viewer
-coalesces many frames into one update (latest pixels win) and capture never waits for anyone.
-The tile mask is only a hint of where to look: a session compares the latest frame with what
-its viewer already has inside those tiles, so the damage it sends is exact.
+Capture is driven by the desktop: a source that reports damage (X DAMAGE, the demo desktop)
+wakes the loop when something changed, so a static screen costs nothing; other sources are
+polled ``max_fps`` times a second. Nothing is captured while no viewer is subscribed. Each
+captured frame is compared with the previous one *once*, inside the reported damage only, and
+the exact boxes that changed are added to every subscription's ``Region``: a slow viewer
+accumulates damage (latest pixels win), capture never waits for anyone, and no viewer keeps a
+copy of the screen or compares pixels itself.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import attrs
 import numpy as np
 import trio
 
+from .region import Box, Region
 from .sources.base import Source
 
 log = logging.getLogger(__name__)
 
-#: Tile edge in pixels for damage tracking: small enough that a one-pixel change costs little,
-#: large enough that the mask stays tiny (60 × 34 for 1920×1080).
+#: Tile edge in pixels for finding changes inside a damaged box: small enough that a one-pixel
+#: change costs little, large enough that the tile mask stays tiny.
 TILE = 32
 
 
 def tile_grid(width: int, height: int) -> tuple[int, int]:
-    """(rows, columns) of tiles covering a width × height frame."""
+    """(rows, columns) of tiles covering a width × height area."""
     return math.ceil(height / TILE), math.ceil(width / TILE)
 
 
@@ -39,17 +43,64 @@ def changed_pixels(old: np.ndarray, new: np.ndarray) -> np.ndarray:
     return ((old.view(np.uint32)[..., 0] ^ new.view(np.uint32)[..., 0]) & mask) != 0
 
 
-def changed_tiles(old: np.ndarray, new: np.ndarray) -> np.ndarray:
-    """Boolean (rows, columns) tile mask of where two same-shaped frames differ."""
-    height, width = new.shape[:2]
+def tiles_of(differs: np.ndarray) -> np.ndarray:
+    """Boolean (rows, columns) tile mask of a pixel mask: which tiles hold a True."""
+    height, width = differs.shape
     rows, columns = tile_grid(width, height)
-    differs = changed_pixels(old, new)
     if height % TILE or width % TILE:
         padded = np.zeros((rows * TILE, columns * TILE), dtype=bool)
         padded[:height, :width] = differs
         differs = padded
     by_row = differs.reshape(rows, TILE, columns * TILE).any(axis=1)
     return by_row.reshape(rows, columns, TILE).any(axis=2)
+
+
+def tile_runs(tiles: np.ndarray) -> list[Box]:
+    """Merge a tile mask into few boxes (in tiles): runs along each row, then equal runs of
+    consecutive rows joined vertically."""
+    boxes: list[Box] = []
+    open_runs: dict[tuple[int, int], list[int]] = {}  # (first, end column) → [first row, rows]
+    for row in [*np.flatnonzero(tiles.any(axis=1)).tolist(), tiles.shape[0] + 1]:
+        if row < tiles.shape[0]:
+            line = np.concatenate(([False], tiles[row], [False]))
+            edges = np.flatnonzero(line[1:] != line[:-1])
+            runs = set(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+        else:
+            runs = set()
+        for run in list(open_runs):
+            first, count = open_runs[run]
+            if run not in runs or first + count != row:
+                del open_runs[run]
+                boxes.append(Box(run[0], first, run[1] - run[0], count))
+        for run in runs:
+            if run in open_runs:
+                open_runs[run][1] += 1
+            else:
+                open_runs[run] = [row, 1]
+    return boxes
+
+
+def changed_boxes(old: np.ndarray, new: np.ndarray, within: list[Box]) -> list[Box]:
+    """Exact boxes around the pixels that differ between two same-shaped frames, looking only
+    inside ``within`` (the damage the desktop reported)."""
+    found: list[Box] = []
+    for area in within:
+        rows, columns = area.slices()
+        differs = changed_pixels(old[rows, columns], new[rows, columns])
+        for run in tile_runs(tiles_of(differs)):
+            top, left = run.y * TILE, run.x * TILE
+            part = differs[top : top + run.height * TILE, left : left + run.width * TILE]
+            changed_rows = np.flatnonzero(part.any(axis=1))
+            changed_columns = np.flatnonzero(part.any(axis=0))
+            found.append(
+                Box(
+                    area.x + left + int(changed_columns[0]),
+                    area.y + top + int(changed_rows[0]),
+                    int(changed_columns[-1] - changed_columns[0]) + 1,
+                    int(changed_rows[-1] - changed_rows[0]) + 1,
+                )
+            )
+    return found
 
 
 @attrs.frozen(slots=True)
@@ -67,6 +118,10 @@ class Frame:
     def height(self) -> int:
         return self.pixels.shape[0]
 
+    @property
+    def box(self) -> Box:
+        return Box(0, 0, self.width, self.height)
+
 
 class Wakeup:
     """A resettable flag a task can wait on: ``set()`` from anywhere in the Trio thread,
@@ -78,101 +133,183 @@ class Wakeup:
     def set(self) -> None:
         self._event.set()
 
+    @property
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
     async def wait(self) -> None:
         await self._event.wait()
         self._event = trio.Event()
 
 
 class Subscription:
-    """One session's view of the bus: accumulated damage since it last took it."""
+    """One session's view of the bus: the damage accumulated since it last took it."""
 
     def __init__(self, bus: FrameBus, wakeup: Wakeup) -> None:
         self._bus = bus
         self.wakeup = wakeup
-        self._damage: np.ndarray | None = None  # None: everything (no frame seen yet)
+        self._region = Region()
+        self._everything = True  # no frame seen yet, or a size change: send it all
 
-    def add_damage(self, tiles: np.ndarray | None) -> None:
-        """OR a tile mask into the pending damage; None (or a new shape) means everything."""
-        if tiles is None or self._damage is None or self._damage.shape != tiles.shape:
-            self._damage = None
-        else:
-            self._damage |= tiles
+    def add_damage(self, boxes: list[Box] | None) -> None:
+        """Add changed boxes; None means everything (a new size, the first frame)."""
+        if boxes is None:
+            self._everything = True
+        elif not self._everything:
+            for box in boxes:
+                self._region.add(box)
         self.wakeup.set()
 
-    def take_damage(self) -> tuple[Frame | None, np.ndarray | None]:
-        """The latest frame and the damage accumulated since the last call (None: the whole
-        frame), then start accumulating afresh. Frame and damage always belong together."""
+    def take_damage(self, within: Box | None = None) -> tuple[Frame | None, list[Box]]:
+        """The latest frame and the boxes changed since the last call (clipped to ``within``;
+        damage outside it stays pending). Frame and damage always belong together."""
         frame = self._bus.latest
-        damage = self._damage
-        if frame is not None:
-            rows, columns = tile_grid(frame.width, frame.height)
-            self._damage = np.zeros((rows, columns), dtype=bool)
-            if damage is not None and damage.shape != (rows, columns):
-                damage = None
-        return frame, damage
+        if frame is None:
+            return None, []
+        if self._everything:
+            self._everything = False
+            self._region = Region()
+            whole = frame.box if within is None else frame.box.intersect(within)
+            if within is not None and not within.contains(frame.box):
+                self._region.add(frame.box)  # the rest stays due
+            return frame, [] if whole.empty else [whole]
+        return frame, [box.intersect(frame.box) for box in self._region.take(within)]
 
     def has_damage(self) -> bool:
-        return self._damage is None or bool(self._damage.any())
+        return self._bus.latest is not None and (self._everything or bool(self._region))
 
 
-@attrs.define
+@attrs.frozen
 class BusStatistics:
     frames_captured: int = 0
     frames_changed: int = 0
     capture_seconds: float = 0.0
+    damage_reports: int = 0
     subscribers: int = 0
 
 
 class FrameBus:
-    """Runs the capture loop while anyone is subscribed and fans damage out to sessions."""
+    """Runs the capture loop for the subscribed sessions and fans damage out to them."""
 
-    def __init__(self, source: Source, max_fps: float) -> None:
+    def __init__(
+        self,
+        source: Source,
+        max_fps: float,
+        run_sync: Callable[..., Awaitable[Any]] = trio.to_thread.run_sync,
+    ) -> None:
         self._source = source
+        #: Runs capture and comparison off the Trio thread (tests run them inline, so that
+        #: the autojump clock sees every step).
+        self._run_sync = run_sync
+        #: Sources that do not say (third-party ones) are polled.
+        self._reports_damage: bool = getattr(source, "reports_damage", False)
         self._interval = 1.0 / max_fps
         self._subscriptions: set[Subscription] = set()
-        self._someone_subscribed = Wakeup()
+        self._changed = Wakeup()  # damage reported, or a subscriber needs a fresh frame
+        self._subscribed = Wakeup()
+        self._hint: list[Box] | None = None  # damage reported since the last capture
+        self._next_capture = -math.inf
+        self._fresh = False  # whether latest is current (captured with someone subscribed)
         self.latest: Frame | None = None
-        self._stats = BusStatistics()
+        self._frames_captured = 0
+        self._frames_changed = 0
+        self._capture_seconds = 0.0
+        self._damage_reports = 0
 
     def subscribe(self, wakeup: Wakeup) -> Subscription:
         subscription = Subscription(self, wakeup)
+        if not self._fresh:
+            self._report(None)  # nobody watched the screen: capture and compare all of it
         self._subscriptions.add(subscription)
-        self._someone_subscribed.set()
+        self._subscribed.set()
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
         self._subscriptions.discard(subscription)
+        if not self._subscriptions and not self._reports_damage:
+            self._fresh = False  # from now on, changes go unseen
 
     def statistics(self) -> BusStatistics:
-        return attrs.evolve(self._stats, subscribers=len(self._subscriptions))
+        return BusStatistics(
+            frames_captured=self._frames_captured,
+            frames_changed=self._frames_changed,
+            capture_seconds=self._capture_seconds,
+            damage_reports=self._damage_reports,
+            subscribers=len(self._subscriptions),
+        )
 
-    async def capture_now(self) -> Frame:
-        """Capture one frame, publish it with its damage, and return it."""
-        started = trio.current_time()
-        pixels = await trio.to_thread.run_sync(self._source.capture)
-        pixels.flags.writeable = False
-        self._stats.frames_captured += 1
-        self._stats.capture_seconds += trio.current_time() - started
-        previous = self.latest
-        if previous is not None and previous.pixels.shape == pixels.shape:
-            tiles = await trio.to_thread.run_sync(changed_tiles, previous.pixels, pixels)
-            if not tiles.any():
-                return previous
+    def _report(self, boxes: list[Box] | None) -> None:
+        """Damage from the desktop (None: anything may have changed)."""
+        if boxes is None or self._hint is None:
+            self._hint = None
         else:
-            tiles = None
+            self._hint.extend(boxes)
+        self._changed.set()
+
+    async def capture_now(self) -> Frame | None:
+        """Capture one frame, publish it with the exact damage inside the reported hint, and
+        return it (None when nothing changed)."""
+        hint, self._hint = self._hint, []
+        started = trio.current_time()
+        previous = self.latest
+        pixels, boxes = await self._run_sync(self._capture_and_compare, previous, hint)
+        self._frames_captured += 1
+        self._capture_seconds += trio.current_time() - started
+        self._fresh = True
+        if boxes == []:
+            return None
         frame = Frame(pixels, 0 if previous is None else previous.serial + 1)
         self.latest = frame
-        self._stats.frames_changed += 1
+        self._frames_changed += 1
         for subscription in self._subscriptions:
-            subscription.add_damage(tiles)
+            subscription.add_damage(boxes)
         return frame
 
+    def _capture_and_compare(
+        self, previous: Frame | None, hint: list[Box] | None
+    ) -> tuple[np.ndarray, list[Box] | None]:
+        """In a worker thread: the new pixels and the boxes that changed (None: all)."""
+        pixels = self._source.capture()
+        pixels.flags.writeable = False
+        if previous is None or previous.pixels.shape != pixels.shape:
+            return pixels, None
+        frame = Box(0, 0, pixels.shape[1], pixels.shape[0])
+        within = [frame] if hint is None else [box.intersect(frame) for box in hint]
+        return pixels, changed_boxes(previous.pixels, pixels, [b for b in within if not b.empty])
+
     async def run(self) -> None:
-        """Capture forever; idle (no capturing at all) while nobody is subscribed."""
+        """Capture whenever the desktop changed and someone is subscribed, at most
+        ``max_fps`` times a second; never while nobody is subscribed."""
+        async with trio.open_nursery() as nursery:
+            if self._reports_damage:
+                nursery.start_soon(self._follow_damage)
+            else:
+                nursery.start_soon(self._poll)
+            while True:
+                await self._changed.wait()
+                if not self._subscriptions:
+                    continue
+                now = trio.current_time()
+                if now < self._next_capture:
+                    # The frame clock: what changes meanwhile is caught by this capture.
+                    await trio.sleep_until(self._next_capture)
+                    now = self._next_capture
+                self._next_capture = now + self._interval
+                await self.capture_now()
+
+    async def _follow_damage(self) -> None:
+        while True:
+            boxes = await self._source.wait_for_damage()
+            self._damage_reports += 1
+            if self._subscriptions:
+                self._report(boxes)
+            else:
+                self._fresh = False
+
+    async def _poll(self) -> None:
+        """Sources that cannot tell what changed: look everywhere, max_fps times a second."""
         while True:
             if not self._subscriptions:
-                await self._someone_subscribed.wait()
-                continue
-            deadline = trio.current_time() + self._interval
-            await self.capture_now()
-            await trio.sleep_until(deadline)
+                await self._subscribed.wait()
+            self._report(None)
+            await trio.sleep(self._interval)

@@ -26,3 +26,86 @@ class Box:
 
     def slices(self) -> tuple[slice, slice]:
         return slice(self.y, self.y + self.height), slice(self.x, self.x + self.width)
+
+    @property
+    def area(self) -> int:
+        return max(0, self.width) * max(0, self.height)
+
+    @property
+    def right(self) -> int:
+        return self.x + self.width
+
+    @property
+    def bottom(self) -> int:
+        return self.y + self.height
+
+    def union(self, other: Box) -> Box:
+        """The smallest box holding both."""
+        x, y = min(self.x, other.x), min(self.y, other.y)
+        return Box(x, y, max(self.right, other.right) - x, max(self.bottom, other.bottom) - y)
+
+    def contains(self, other: Box) -> bool:
+        return (
+            self.x <= other.x
+            and self.y <= other.y
+            and other.right <= self.right
+            and other.bottom <= self.bottom
+        )
+
+
+#: Merging two boxes may cover at most this much more area than the two did (plus the slack):
+#: a rectangle header and an encoder call cost about as much as a few thousand pixels.
+MERGE_WASTE = 1.25
+MERGE_SLACK = 64 * 64
+#: A region with more boxes than this is simplified to their bounding box.
+MAX_BOXES = 64
+
+
+class Region:
+    """Damage accumulated since a viewer's last update: a short list of boxes that together
+    cover every change. Boxes are merged when that wastes little, so a growing change stays
+    one box and a scattered one stays cheap to send."""
+
+    def __init__(self) -> None:
+        self._boxes: list[Box] = []
+
+    def __bool__(self) -> bool:
+        return bool(self._boxes)
+
+    @property
+    def boxes(self) -> list[Box]:
+        return list(self._boxes)
+
+    def add(self, box: Box) -> None:
+        if box.empty:
+            return
+        merged = True
+        while merged:
+            merged = False
+            for index, other in enumerate(self._boxes):
+                if other.contains(box):
+                    return
+                union = other.union(box)
+                if (
+                    box.contains(other)
+                    or union.area <= (other.area + box.area) * MERGE_WASTE + MERGE_SLACK
+                ):
+                    del self._boxes[index]
+                    box, merged = union, True
+                    break
+        self._boxes.append(box)
+        if len(self._boxes) > MAX_BOXES:
+            bounds = self._boxes[0]
+            for other in self._boxes[1:]:
+                bounds = bounds.union(other)
+            self._boxes = [bounds]
+
+    def take(self, within: Box | None = None) -> list[Box]:
+        """The boxes (clipped to ``within``) and start afresh; boxes that reach outside
+        ``within`` stay, whole, for a later update that covers them."""
+        if within is None:
+            boxes, self._boxes = self._boxes, []
+            return boxes
+        inside = [box.intersect(within) for box in self._boxes]
+        self._boxes = [box for box in self._boxes if not within.contains(box)]
+        return [box for box in inside if not box.empty]

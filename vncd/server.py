@@ -11,7 +11,8 @@ import trio
 
 from .config import Config
 from .frames import FrameBus
-from .session import Access, Hub, Session
+from .hub import Access, Hub
+from .session import Session
 from .sources import open_source
 from .transports import (
     DEFAULT_WEB_ROOT,
@@ -62,6 +63,7 @@ async def serve(
             access=access,
             name=config.server.name or source.name,
             encodings=offered_encodings(config.encodings.h264),
+            max_fps=config.capture.max_fps,
         )
         nursery.start_soon(bus.run)
         nursery.start_soon(hub.clipboard.run)

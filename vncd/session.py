@@ -1,18 +1,20 @@
 """One viewer: the handshake, then a reader task and a writer task in the session's nursery.
 
-The reader turns bytes into protocol events and acts on them at once (input is injected,
-clipboard text goes to the clipboard bus, requests and settings are recorded, the writer is
-woken). The writer is the only task that sends: it waits until the viewer wants an update and
-there is something to send, or until clipboard text waits for the viewer, builds the update
-in a worker thread and writes it. A viewer that stops reading blocks only its own writer;
-capture and other viewers carry on, its damage accumulates and only its newest clipboard
-text is kept.
+The reader turns bytes into protocol events and acts on them at once: input is injected,
+clipboard text goes to the clipboard bus, requests, continuous-updates and fences go to the
+viewer's ``UpdateScheduler``, replies are queued in the ordered outbox, and the writer is
+woken. The writer is the only task that sends: it sends what the outbox holds (fence replies,
+EndOfContinuousUpdates, clipboard text, layout news) and, when the scheduler says an update
+is due, the damage accumulated since the last one. A viewer that stops reading blocks only its
+own writer; capture and other viewers carry on, its damage accumulates and only its newest
+clipboard text is kept.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
-import os
+import math
 
 import attrs
 import numpy as np
@@ -20,90 +22,103 @@ import trio
 
 from protocol import (
     BGRX,
-    NEED_DATA,
     ClientCutText,
-    ClientInit,
     ConnectionClosed,
     EnableContinuousUpdates,
+    EndOfContinuousUpdates,
     Event,
     Fence,
     FramebufferUpdate,
     FramebufferUpdateRequest,
-    HandshakeFailed,
     KeyEvent,
     PixelFormat,
     PointerEvent,
     ProtocolError,
-    ProtocolVersion,
     QemuAudio,
     QemuExtendedKeyEvent,
-    SecurityResult,
-    SecurityTypeChosen,
-    SecurityTypes,
     ServerConnection,
     ServerCutText,
-    ServerInit,
     SetColourMapEntries,
     SetDesktopSize,
     SetEncodings,
     SetPixelFormat,
-    VncAuthChallenge,
-    VncAuthResponse,
     XvpMessage,
 )
 from protocol._pixelformat import colour_map_entries
 from protocol.encodings import EncodeSettings, Encoding, settings_from_encodings
 from protocol.encodings.pseudo import desktop_size
-from protocol.security import SecurityType
-from protocol.security.vncauth import check_response
 
-from .clipboard import ClipboardBus, ClipboardInbox
-from .frames import FrameBus, Subscription, Wakeup
+from .channel import Channel, Refused
+from .clipboard import ClipboardInbox
+from .frames import Subscription, Wakeup
 from .groups import leaves
+from .handshake import admit
+from .hub import Hub
+from .input import InputState
 from .region import Box
-from .resize import LastResize, ViewerLayout
-from .sources.base import Source
+from .resize import ViewerLayout
 from .updates import UpdateBuilder, choose_encoding
 
 log = logging.getLogger(__name__)
 
-#: A viewer must finish the handshake within this time, so idle half-open connections
-#: cannot hold connection slots.
-HANDSHAKE_SECONDS = 30.0
-RECEIVE_CHUNK = 65536
+
+@attrs.frozen
+class _Decision:
+    send: bool
+    wait_until: float = math.inf
 
 
 @attrs.frozen
-class Access:
-    """Who may connect and how: passwords ("" = none) and limits."""
-
-    password: str = ""
-    view_only_password: str = ""
-    max_connections: int = 16
-    max_cut_text: int = 1 << 20
-    max_encodings: int = 1024
+class _Pending:
+    refresh: list[Box]
+    damage: bool = True
+    area: Box | None = None
 
 
 @attrs.define
-class Hub:
-    """What all sessions share: the source, the frame bus, the clipboard bus and the set of
-    live sessions.  Whoever runs the hub runs ``bus.run()`` and ``clipboard.run()``."""
+class UpdateScheduler:
+    """INTERIM (being replaced by vncd.schedule): answers requests only."""
 
-    source: Source
-    bus: FrameBus
-    access: Access
-    name: str
-    encodings: frozenset[int]  # the pixel encodings we offer (see updates.offered_encodings)
-    sessions: set[Session] = attrs.Factory(set)
-    #: Who last resized the desktop, for the sessions' ExtendedDesktopSize reasons.
-    last_resize: LastResize = attrs.Factory(LastResize)
-    clipboard: ClipboardBus = attrs.Factory(
-        lambda hub: ClipboardBus(hub.source, hub.access.max_cut_text), takes_self=True
-    )
+    max_fps: float
+    requested: bool = False
+    refresh: list[Box] = attrs.Factory(list)
+
+    def request(self, incremental: bool, box: Box) -> None:
+        self.requested = True
+        if not incremental:
+            self.refresh.append(box)
+
+    def encodings(self, numbers: object) -> bool:
+        return False
+
+    def continuous(self, enable: bool, box: Box) -> bool:
+        return False
+
+    def pong(self, now: float, payload: bytes) -> None:
+        pass
+
+    def ping(self, now: float) -> Fence | None:
+        return None
+
+    def sent(self, now: float, nbytes: int) -> None:
+        pass
+
+    def decide(self, now: float, has_damage: bool) -> _Decision:
+        return _Decision(self.requested and (has_damage or bool(self.refresh)))
+
+    def take(self, now: float) -> _Pending:
+        pending = _Pending(self.refresh)
+        self.refresh, self.requested = [], False
+        return pending
 
 
-class Refused(Exception):
-    """The handshake ended without a session (bad password, too many viewers...)."""
+def reply_to(fence: Fence) -> Fence | None:
+    return None
+
+
+#: A viewer must finish the handshake within this time, so idle half-open connections
+#: cannot hold connection slots.
+HANDSHAKE_SECONDS = 30.0
 
 
 class Session:
@@ -113,51 +128,40 @@ class Session:
         self.stream = stream
         self.hub = hub
         self.peer = peer
-        self.conn = ServerConnection(
-            max_cut_text=hub.access.max_cut_text, max_encodings=hub.access.max_encodings
+        self.channel = Channel(
+            stream,
+            ServerConnection(
+                max_cut_text=hub.access.max_cut_text, max_encodings=hub.access.max_encodings
+            ),
         )
-        self.view_only = False
-        self.shared = True
+        self.input = InputState(hub.source, peer)
         self.pixel_format: PixelFormat = BGRX
         self.encodings: tuple[int, ...] = ()
         self.settings = EncodeSettings()
         self.wakeup = Wakeup()
         self.clipboard = ClipboardInbox(self.wakeup)
-        self.update_wanted = False
-        self.refresh: list[Box] = []
+        self.scheduler = UpdateScheduler(max_fps=hub.max_fps)
+        #: Non-pixel messages, in the order they must reach the viewer.
+        self.outbox: collections.deque[Event] = collections.deque()
         self.colour_map_pending = False
-        self.forget_viewer_pending = False
-        self.held_keys: set[int] = set()
-        self.pointer: tuple[int, int, int] = (0, 0, 0)  # x, y, button mask last injected
+        self.picture_lost = False  # the viewer's picture is unusable: send all of it
         self.builder = UpdateBuilder()
-        self.layout = ViewerLayout(
-            hub.source, hub.bus, hub.last_resize, peer, self.builder.forget_viewer
-        )
+        self.layout = ViewerLayout(hub.source, hub.bus, hub.last_resize, peer, self.forget_picture)
         self._cancel_scope: trio.CancelScope | None = None
 
-    # --- plumbing -------------------------------------------------------------------
-
-    async def next_event(self) -> Event:
-        while True:
-            event = self.conn.next_event()
-            if event is not NEED_DATA:
-                return event
-            self.conn.receive_data(await self.stream.receive_some(RECEIVE_CHUNK))
-
-    async def send(self, *events: Event) -> None:
-        await self.stream.send_all(b"".join(self.conn.send(event) for event in events))
-
-    async def expect(self, kind: type[Event]) -> Event:
-        event = await self.next_event()
-        if not isinstance(event, kind):
-            raise Refused(f"expected {kind.__name__}, got {type(event).__name__}")
-        return event
+    @property
+    def view_only(self) -> bool:
+        return self.input.view_only
 
     def close(self, reason: str) -> None:
         """Disconnect this viewer (from any task)."""
         log.info("%s: closing: %s", self.peer, reason)
         if self._cancel_scope is not None:
             self._cancel_scope.cancel()
+
+    def forget_picture(self) -> None:
+        """The viewer's picture is gone (new size or pixel format): the next update is whole."""
+        self.picture_lost = True
 
     # --- life cycle -----------------------------------------------------------------
 
@@ -167,7 +171,19 @@ class Session:
         with trio.CancelScope() as self._cancel_scope:
             try:
                 with trio.fail_after(HANDSHAKE_SECONDS):
-                    await self.handshake()
+                    admission = await admit(self.channel, self.hub)
+                self.input.view_only = admission.view_only
+                self.layout.size = admission.size
+                if not admission.shared:
+                    for other in list(self.hub.sessions):
+                        other.close("another viewer asked for exclusive access")
+                log.info(
+                    "%s: connected (RFB %d.%d%s%s)",
+                    self.peer,
+                    *self.channel.conn.version,
+                    ", view-only" if admission.view_only else "",
+                    "" if admission.shared else ", exclusive",
+                )
                 self.hub.sessions.add(self)
                 await self.serve()
             # except*: errors from the reader and writer tasks arrive in exception groups.
@@ -182,58 +198,9 @@ class Session:
                 log.info("%s: connection lost: %s", self.peer, error or type(error).__name__)
             finally:
                 self.hub.sessions.discard(self)
-                self.release_input()
+                self.input.release()
         with trio.CancelScope(shield=True), trio.move_on_after(1):
             await self.stream.aclose()
-
-    async def handshake(self) -> None:
-        """rfbproto 7.1–7.3: version, security, ClientInit, ServerInit."""
-        await self.send(ProtocolVersion(3, 8))
-        await self.expect(ProtocolVersion)
-        if len(self.hub.sessions) >= self.hub.access.max_connections:
-            await self.send(HandshakeFailed("too many connections"))
-            raise Refused("too many connections")
-        access = self.hub.access
-        security = SecurityType.VNC_AUTH if access.password else SecurityType.NONE
-        await self.send(SecurityTypes((security,)))
-        if self.conn.version >= (3, 7):
-            await self.expect(SecurityTypeChosen)
-        if security == SecurityType.VNC_AUTH:
-            await self.authenticate()
-        elif self.conn.version >= (3, 8):
-            await self.send(SecurityResult(ok=True))
-        client_init = await self.expect(ClientInit)
-        self.shared = client_init.shared
-        if not self.shared:
-            for other in list(self.hub.sessions):
-                other.close("another viewer asked for exclusive access")
-        width, height = self.hub.source.size
-        self.layout.size = (width, height)
-        await self.send(ServerInit(width, height, BGRX, self.hub.name))
-        log.info(
-            "%s: connected (RFB %d.%d%s%s)",
-            self.peer,
-            *self.conn.version,
-            ", view-only" if self.view_only else "",
-            "" if self.shared else ", exclusive",
-        )
-
-    async def authenticate(self) -> None:
-        """VNC authentication (7.2.2): the full password, or the view-only one."""
-        challenge = os.urandom(16)
-        await self.send(VncAuthChallenge(challenge))
-        response = (await self.expect(VncAuthResponse)).response
-        access = self.hub.access
-        if check_response(challenge, response, access.password):
-            self.view_only = False
-        elif access.view_only_password and check_response(
-            challenge, response, access.view_only_password
-        ):
-            self.view_only = True
-        else:
-            await self.send(SecurityResult(ok=False, reason="authentication failed"))
-            raise Refused("authentication failed")
-        await self.send(SecurityResult(ok=True))
 
     async def serve(self) -> None:
         subscription = self.hub.bus.subscribe(self.wakeup)
@@ -250,7 +217,7 @@ class Session:
 
     async def read_loop(self, cancel_scope: trio.CancelScope) -> None:
         while True:
-            event = await self.next_event()
+            event = await self.channel.next_event()
             if isinstance(event, ConnectionClosed):
                 log.info("%s: viewer disconnected", self.peer)
                 cancel_scope.cancel()
@@ -261,124 +228,112 @@ class Session:
         match event:
             case FramebufferUpdateRequest(incremental=incremental):
                 if not incremental:
-                    self.refresh.append(Box(event.x, event.y, event.width, event.height))
                     self.layout.full_request()
-                self.update_wanted = True
-                self.wakeup.set()
+                box = Box(event.x, event.y, event.width, event.height)
+                self.scheduler.request(incremental, box)
             case (
                 KeyEvent(down=down, keysym=keysym) | QemuExtendedKeyEvent(down=down, keysym=keysym)
             ):
-                self.inject_key(keysym, down)
+                self.input.key(keysym, down)
             case PointerEvent(button_mask=mask, x=x, y=y):
-                self.inject_pointer(x, y, mask)
+                self.input.pointer_event(x, y, mask)
+                return
             case SetPixelFormat(pixel_format=pixel_format):
                 self.pixel_format = pixel_format
                 self.colour_map_pending = not pixel_format.true_colour
-                self.forget_viewer_pending = True
-                self.wakeup.set()
+                self.forget_picture()
             case SetEncodings(encodings=encodings):
                 self.encodings = encodings
                 self.settings = settings_from_encodings(encodings)
                 self.layout.set_encodings(encodings)
-                self.wakeup.set()
+                if self.scheduler.encodings(encodings):
+                    # rfbproto 7.6.5: announces that we support continuous updates.
+                    self.outbox.append(EndOfContinuousUpdates())
+            case EnableContinuousUpdates(enable=enable):
+                box = Box(event.x, event.y, event.width, event.height)
+                if self.scheduler.continuous(enable, box):
+                    self.outbox.append(EndOfContinuousUpdates())
+            case Fence():
+                reply = reply_to(event)
+                if reply is not None:
+                    self.outbox.append(reply)
+                else:
+                    self.scheduler.pong(trio.current_time(), event.payload)
             case SetDesktopSize():
-                if self.layout.resize(event, self.view_only):
-                    self.wakeup.set()
+                if not self.layout.resize(event, self.view_only):
+                    return
             case ClientCutText(text=text):
                 # View-only viewers receive the desktop's clipboard but cannot set it.
                 if self.view_only:
                     log.debug("%s: clipboard from a view-only viewer ignored", self.peer)
                 else:
                     self.hub.clipboard.set_from_viewer(text, self.clipboard)
-            case EnableContinuousUpdates() | Fence() | XvpMessage() | QemuAudio():
-                # We announce none of these extensions, so a viewer should not send them;
-                # accept them quietly rather than drop a viewer that does.
+                return
+            case XvpMessage() | QemuAudio():
+                # We announce neither extension, so a viewer should not send them; accept
+                # them quietly rather than drop a viewer that does.
                 log.debug("%s: ignoring %s", self.peer, type(event).__name__)
+                return
             case _:
                 raise Refused(f"unexpected {type(event).__name__} after the handshake")
-
-    def inject_key(self, keysym: int, down: bool) -> None:
-        if self.view_only:
-            return
-        if down:
-            self.held_keys.add(keysym)
-        else:
-            self.held_keys.discard(keysym)
-        self.hub.source.inject_key(keysym, down)
-
-    def inject_pointer(self, x: int, y: int, mask: int) -> None:
-        if self.view_only:
-            return
-        width, height = self.hub.source.size
-        self.pointer = (min(x, width - 1), min(y, height - 1), mask)
-        self.hub.source.inject_pointer(*self.pointer)
-
-    def release_input(self) -> None:
-        """Keys and buttons still held when the viewer leaves would stay down on the desktop."""
-        try:
-            for keysym in sorted(self.held_keys):
-                self.hub.source.inject_key(keysym, False)
-            x, y, mask = self.pointer
-            if mask:
-                self.hub.source.inject_pointer(x, y, 0)
-        except Exception:  # the desktop may be gone already; nothing more to release
-            log.exception("%s: releasing held keys and buttons failed", self.peer)
-        self.held_keys.clear()
+        self.wakeup.set()
 
     # --- writer ---------------------------------------------------------------------
 
-    def update_due(self, subscription: Subscription) -> bool:
-        """A frame exists and the viewer has an update or a palette due."""
-        return self.hub.bus.latest is not None and (
-            self.colour_map_pending
-            or (self.update_wanted and bool(self.refresh or subscription.has_damage()))
-        )
-
     async def write_loop(self, subscription: Subscription) -> None:
         while True:
-            while not (
-                self.clipboard.pending or self.layout.due() or self.update_due(subscription)
-            ):
-                await self.wakeup.wait()
-            out: list[Event] = []
+            now = trio.current_time()
+            has_damage = subscription.has_damage() or self.picture_lost or self.colour_map_pending
+            decision = self.scheduler.decide(now, has_damage)
+            out: list[Event] = list(self.outbox)
+            self.outbox.clear()
             if (text := self.clipboard.take()) is not None:
                 out.append(ServerCutText(text))
             if self.layout.due():
                 # rfbproto: an update with ExtendedDesktopSize carries no pixel data, so it
                 # goes alone, ahead of the pixels (and answers even without a request).
                 out.append(FramebufferUpdate(self.layout.take_news()))
-            if self.update_due(subscription):
+            update = None
+            if decision.send and self.hub.bus.latest is not None:
                 if self.colour_map_pending:
                     self.colour_map_pending = False
                     out.append(SetColourMapEntries(0, colour_map_entries()))
-                if self.update_wanted:
-                    update = await self.build_update(subscription)
-                    if update is not None:
-                        out.append(update)
-                        self.update_wanted = False
+                update = await self.build_update(subscription, now)
+                if update is not None:
+                    out.append(update)
+            if update is not None and (ping := self.scheduler.ping(now)) is not None:
+                out.append(ping)
             if out:
-                await self.send(*out)
+                sent = await self.channel.send(*out)
+                if update is not None:
+                    self.scheduler.sent(trio.current_time(), sent)
+                continue
+            with trio.move_on_at(decision.wait_until):
+                await self.wakeup.wait()
 
-    async def build_update(self, subscription: Subscription) -> FramebufferUpdate | None:
-        frame, damage = subscription.take_damage()
-        refresh, self.refresh = self.refresh, []
-        if self.forget_viewer_pending:
-            self.forget_viewer_pending = False
-            self.builder.forget_viewer()
+    async def build_update(
+        self, subscription: Subscription, now: float
+    ) -> FramebufferUpdate | None:
+        pending = self.scheduler.take(now)
+        if self.picture_lost:
+            self.picture_lost = False
+            subscription.add_damage(None)
+        frame, boxes = subscription.take_damage(pending.area if pending.damage else Box(0, 0, 0, 0))
+        assert frame is not None
+        boxes += [box.intersect(frame.box) for box in pending.refresh]
         pixels = frame.pixels
         rectangles = []
         if (frame.width, frame.height) != self.layout.size:
             if Encoding.DESKTOP_SIZE in self.encodings:
                 self.layout.set_size((frame.width, frame.height))
                 rectangles.append(desktop_size(frame.width, frame.height))
+                boxes = [frame.box]
             else:
                 pixels = fit(pixels, self.layout.size)
-                damage = None
-        rectangles += await trio.to_thread.run_sync(
-            self.builder.build,
+                boxes = [Box(0, 0, *self.layout.size)]
+        rectangles += await self.builder.build(
             pixels,
-            damage,
-            refresh,
+            [box for box in boxes if not box.empty],
             self.pixel_format,
             choose_encoding(self.encodings, self.pixel_format, self.hub.encodings),
             self.settings,

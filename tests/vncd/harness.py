@@ -14,7 +14,8 @@ import trio.testing
 
 from protocol._framebuffer import Framebuffer
 from vncd.frames import FrameBus
-from vncd.session import Access, Hub, Session
+from vncd.hub import Access, Hub
+from vncd.session import Session
 from vncd.sources import Source
 from vncd.sources.base import SourceError
 from vncd.updates import offered_encodings
@@ -22,10 +23,17 @@ from vncd.updates import offered_encodings
 from .viewer import Viewer
 
 
+async def inline(function: Callable[..., Any], *args: Any) -> Any:
+    """Run a frame bus's capture in the Trio thread: a test's changes to the pixels then never
+    tear a capture, and the autojump clock sees every step."""
+    return function(*args)
+
+
 class ArraySource:
     """A desktop whose pixels the test sets directly, recording the input it receives."""
 
     name = "test desktop"
+    reports_damage = False  # the frame bus polls it, like a desktop without X DAMAGE
 
     def __init__(self, width: int = 200, height: int = 120) -> None:
         rng = np.random.default_rng(7)
@@ -91,7 +99,7 @@ async def running_hub(source: Source, **access: Any) -> AsyncIterator[Harness]:
     """A hub serving ``source`` with every encoding, its frame and clipboard tasks running;
     ``access`` are Access settings (passwords, limits)."""
     async with trio.open_nursery() as nursery:
-        bus = FrameBus(source, max_fps=200)
+        bus = FrameBus(source, max_fps=200, run_sync=inline)
         nursery.start_soon(bus.run)
         hub = Hub(
             source=source,

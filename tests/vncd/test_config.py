@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import attrs
 import pytest
 
+from tests.requirements import require_programs
 from vncd.config import (
     CaptureConfig,
     Config,
@@ -42,9 +42,9 @@ def problems_of(text: str, **kwargs: object) -> list[str]:
 def test_defaults() -> None:
     config = parse_config("", "test.toml")
     assert config == load_config(None) == Config()
-    assert config.server == ServerConfig("127.0.0.1", 5900, "", "", "", 16, "", "auto", 50)
+    assert config.server == ServerConfig("127.0.0.1", 5900, "", "", "", 64, "", "auto", 50)
     assert config.source == SourceConfig("auto", "", (1280, 800), "xterm")
-    assert config.capture == CaptureConfig(30)
+    assert config.capture == CaptureConfig(60)
     assert config.limits == LimitsConfig(1048576, 1024)
     assert config.log == LogConfig("info")
     assert config.http == HttpConfig("")
@@ -308,8 +308,9 @@ def test_password_file_known_bytes(tmp_path: Path) -> None:
     assert path.read_bytes().hex() == "2e2dbf576eb06c9e3b33820a27ba4dd0"
 
 
-@pytest.mark.skipif(shutil.which("vncpasswd") is None, reason="needs vncpasswd (tigervnc-tools)")
 def test_password_file_matches_tigervnc_vncpasswd(tmp_path: Path) -> None:
+    require_programs("vncpasswd")  # Debian: tigervnc-tools
+
     def vncpasswd(*lines: str) -> bytes:
         stdin = "".join(f"{line}\n" for line in lines).encode()
         return subprocess.run(

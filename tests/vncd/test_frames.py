@@ -1,0 +1,188 @@
+"""The frame bus: exact damage computed once per frame, capture driven by the desktop's damage
+(or polling), nothing captured while nobody watches, a frame clock; and damage regions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trio
+
+from vncd.frames import FrameBus, Wakeup, changed_boxes
+from vncd.region import MAX_BOXES, Box, Region
+
+from .harness import ArraySource, inline
+
+
+class DamageSource(ArraySource):
+    """A desktop that says where it changed, like X DAMAGE."""
+
+    reports_damage = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.captures = 0
+        self._reported: list[Box] = []
+        self._changed = trio.Event()
+
+    def paint(self, box: Box, value: int) -> None:
+        self.pixels[box.slices()] = value
+        self._reported.append(box)
+        self._changed.set()
+
+    def capture(self) -> np.ndarray:
+        self.captures += 1
+        return super().capture()
+
+    async def wait_for_damage(self) -> list[Box]:
+        await self._changed.wait()
+        self._changed = trio.Event()
+        boxes, self._reported = self._reported, []
+        return boxes
+
+
+def test_changed_boxes_are_exact_and_only_looked_for_where_told() -> None:
+    old = np.zeros((100, 200, 4), np.uint8)
+    new = old.copy()
+    new[10:12, 20:25] = 9
+    new[70, 150] = 9
+    new[..., 3] = 255  # the padding byte does not count
+    assert sorted(changed_boxes(old, new, [Box(0, 0, 200, 100)]), key=lambda b: b.y) == [
+        Box(20, 10, 5, 2),
+        Box(150, 70, 1, 1),
+    ]
+    assert changed_boxes(old, new, [Box(100, 50, 100, 50)]) == [Box(150, 70, 1, 1)]
+    assert changed_boxes(old, new, [Box(0, 50, 100, 50)]) == []
+
+
+def test_changed_boxes_keep_far_apart_changes_apart() -> None:
+    old = np.zeros((256, 256, 4), np.uint8)
+    new = old.copy()
+    new[0, 0] = new[255, 255] = 1
+    boxes = changed_boxes(old, new, [Box(0, 0, 256, 256)])
+    assert sorted(boxes, key=lambda b: b.y) == [Box(0, 0, 1, 1), Box(255, 255, 1, 1)]
+
+
+def test_region_merges_touching_boxes_and_keeps_distant_ones() -> None:
+    region = Region()
+    region.add(Box(0, 0, 10, 10))
+    region.add(Box(10, 0, 10, 10))
+    region.add(Box(5, 5, 2, 2))  # inside
+    region.add(Box(1000, 1000, 10, 10))
+    assert sorted(region.boxes, key=lambda b: b.x) == [Box(0, 0, 20, 10), Box(1000, 1000, 10, 10)]
+
+
+def test_region_with_too_many_boxes_becomes_their_bounds() -> None:
+    region = Region()
+    for index in range(MAX_BOXES + 1):
+        region.add(Box(index * 200, index * 200, 1, 1))
+    assert region.boxes == [Box(0, 0, MAX_BOXES * 200 + 1, MAX_BOXES * 200 + 1)]
+
+
+def test_region_take_within_keeps_what_reaches_outside() -> None:
+    region = Region()
+    region.add(Box(0, 0, 10, 10))
+    region.add(Box(500, 500, 10, 10))
+    assert region.take(Box(0, 0, 100, 100)) == [Box(0, 0, 10, 10)]
+    assert region.boxes == [Box(500, 500, 10, 10)]
+    assert region.take() == [Box(500, 500, 10, 10)] and not region
+
+
+@pytest.fixture
+def source() -> DamageSource:
+    return DamageSource()
+
+
+async def test_nothing_is_captured_while_nobody_watches(source, autojump_clock) -> None:
+    bus = FrameBus(source, run_sync=inline, max_fps=60)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(bus.run)
+        source.paint(Box(0, 0, 5, 5), 1)
+        await trio.sleep(5)
+        assert source.captures == 0
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_static_screen_is_captured_once_then_only_on_damage(source, autojump_clock) -> None:
+    bus = FrameBus(source, run_sync=inline, max_fps=60)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(bus.run)
+        subscription = bus.subscribe(Wakeup())
+        await trio.sleep(5)
+        assert source.captures == 1
+        frame, boxes = subscription.take_damage()
+        assert boxes == [frame.box]  # a new viewer gets everything
+        source.paint(Box(30, 40, 3, 2), 7)
+        await trio.sleep(1)
+        assert source.captures == 2
+        frame, boxes = subscription.take_damage()
+        assert boxes == [Box(30, 40, 3, 2)]
+        assert (frame.pixels[40:42, 30:33] == 7).all()
+        assert not subscription.has_damage()
+        nursery.cancel_scope.cancel()
+
+
+async def test_the_frame_clock_caps_captures_and_coalesces(source, autojump_clock) -> None:
+    bus = FrameBus(source, run_sync=inline, max_fps=10)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(bus.run)
+        subscription = bus.subscribe(Wakeup())
+        await trio.sleep(1)
+        subscription.take_damage()
+        start = source.captures
+        for step in range(100):  # 100 changes a second for one second
+            source.paint(Box(step, 0, 1, 1), 200)
+            await trio.sleep(0.01)
+        await trio.sleep(0.2)
+        assert source.captures - start <= 12  # one at once, then one every 0.1 s
+        _, boxes = subscription.take_damage()
+        assert boxes == [Box(0, 0, 100, 1)]  # every change, merged
+        nursery.cancel_scope.cancel()
+
+
+async def test_the_first_change_after_idle_is_captured_at_once(source, autojump_clock) -> None:
+    bus = FrameBus(source, run_sync=inline, max_fps=1)
+    wakeup = Wakeup()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(bus.run)
+        subscription = bus.subscribe(wakeup)
+        await trio.sleep(10)
+        subscription.take_damage()
+        source.paint(Box(0, 0, 1, 1), 3)
+        started = trio.current_time()
+        await wakeup.wait()
+        assert trio.current_time() - started < 0.01
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_source_without_damage_is_polled_at_max_fps(autojump_clock) -> None:
+    source = ArraySource()
+    bus = FrameBus(source, run_sync=inline, max_fps=20)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(bus.run)
+        subscription = bus.subscribe(Wakeup())
+        await trio.sleep(0.5)
+        subscription.take_damage()
+        source.pixels[5, 6] ^= 1
+        await trio.sleep(0.1)
+        _, boxes = subscription.take_damage()
+        assert boxes == [Box(6, 5, 1, 1)]
+        captured = bus.statistics().frames_captured
+        await trio.sleep(1)
+        assert 18 <= bus.statistics().frames_captured - captured <= 21
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_viewer_joining_after_unwatched_changes_sees_them(source, autojump_clock) -> None:
+    bus = FrameBus(source, run_sync=inline, max_fps=60)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(bus.run)
+        first = bus.subscribe(Wakeup())
+        await trio.sleep(1)
+        bus.unsubscribe(first)
+        source.paint(Box(0, 0, 4, 4), 99)
+        await trio.sleep(1)
+        second = bus.subscribe(Wakeup())
+        await trio.sleep(1)
+        frame, boxes = second.take_damage()
+        assert boxes == [frame.box] and (frame.pixels[:4, :4] == 99).all()
+        nursery.cancel_scope.cancel()

@@ -1,0 +1,46 @@
+"""What every session of one desktop shares: the source, the frame and clipboard buses, the
+access rules and the set of live sessions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import attrs
+
+from .clipboard import ClipboardBus
+from .frames import FrameBus
+from .resize import LastResize
+from .sources.base import Source
+
+if TYPE_CHECKING:
+    from .session import Session
+
+
+@attrs.frozen
+class Access:
+    """Who may connect and how: passwords ("" = none) and limits."""
+
+    password: str = ""
+    view_only_password: str = ""
+    max_connections: int = 64
+    max_cut_text: int = 1 << 20
+    max_encodings: int = 1024
+
+
+@attrs.define
+class Hub:
+    """Whoever runs the hub runs ``bus.run()`` and ``clipboard.run()``."""
+
+    source: Source
+    bus: FrameBus
+    access: Access
+    name: str
+    encodings: frozenset[int]  # the pixel encodings we offer (see updates.offered_encodings)
+    #: Most updates a second one viewer is sent (the frame clock of each session).
+    max_fps: float = 60.0
+    sessions: set[Session] = attrs.Factory(set)
+    #: Who last resized the desktop, for the sessions' ExtendedDesktopSize reasons.
+    last_resize: LastResize = attrs.Factory(LastResize)
+    clipboard: ClipboardBus = attrs.Factory(
+        lambda hub: ClipboardBus(hub.source, hub.access.max_cut_text), takes_self=True
+    )
