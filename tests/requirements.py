@@ -26,10 +26,11 @@ def in_ci() -> bool:
 
 def unavailable(reason: str, *, extra: str | None = None) -> NoReturn:
     """Skip with ``reason`` on a developer's machine; fail under CI, unless ``extra`` names an
-    optional extra that CI deliberately does not install."""
+    optional extra that CI deliberately does not install. Called at a test module's top level
+    it skips the whole module (under CI: a collection error, which stops the run)."""
     if in_ci() and (extra is None or extra not in EXTRAS_LEFT_OUT_BY_CI):
         pytest.fail(f"missing in CI (scripts/test must install it): {reason}", pytrace=False)
-    pytest.skip(reason)
+    pytest.skip(reason, allow_module_level=True)
 
 
 def venv_bin() -> Path:
@@ -40,6 +41,15 @@ def venv_bin() -> Path:
 def which(program: str) -> str | None:
     """``program`` on PATH, or installed next to the running interpreter (vncdo, just)."""
     return shutil.which(program) or shutil.which(program, path=str(venv_bin()))
+
+
+def program_path(name: str) -> str:
+    """The path to run ``name`` by (found as by ``which``), for programs that may live in the
+    venv only; skips (fails under CI) when it is not installed."""
+    path = which(name)
+    if path is None:
+        unavailable(f"not installed: {name}")
+    return path
 
 
 def require_programs(*programs: str) -> None:

@@ -10,7 +10,6 @@ JPEG is compared by PSNR where it sent JPEG and exactly everywhere else.
 from __future__ import annotations
 
 import itertools
-import shutil
 
 import numpy as np
 import pytest
@@ -18,13 +17,11 @@ import pytest
 from protocol import BGRX, PixelFormat
 from protocol.encodings import ENCODERS, Encoding
 from tests.protocol.roundtrip import psnr
+from tests.requirements import require_programs
 
 from .desktop import SIZE, as_seen, describe_difference
 from .rfbtap import Recording, RfbTap, rfb_tap
 from .tigervnc import tigervnc_viewer
-
-if shutil.which("xtigervncviewer") is None:
-    pytest.skip("xtigervncviewer (tigervnc-viewer) is not installed", allow_module_level=True)
 
 pytestmark = pytest.mark.interop
 
@@ -33,6 +30,12 @@ TIGHT_JPEG = 0x9
 #: TigerVNC's -QualityLevel=8: vncd's JPEG areas of the served scene measured ~38 dB.
 JPEG_MIN_PSNR = 34.0
 _SEEDS = itertools.count(2)  # busy_desktop painted seed 1; every change shows new noise
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tigervnc_installed() -> None:
+    """TigerVNC's viewer (Debian: tigervnc-viewer), checked before the served desktop starts."""
+    require_programs("xtigervncviewer")
 
 
 def viewer_format(tap: RfbTap) -> PixelFormat:

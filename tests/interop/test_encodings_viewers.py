@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from protocol.encodings import ENCODERS, Encoding
+from tests.requirements import program_path
 
 from .desktop import describe_difference
 from .rfbtap import Recording, rfb_tap
@@ -62,7 +63,7 @@ def test_vncdo_command_gets_raw(desktop, tmp_path):
     truth = desktop.truth()
     with rfb_tap(desktop.port) as tap:
         subprocess.run(
-            ["vncdo", "-s", f"127.0.0.1::{tap.port}", "capture", str(shot)],
+            [program_path("vncdo"), "-s", f"127.0.0.1::{tap.port}", "capture", str(shot)],
             check=True,
             timeout=60,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,8 @@ import pytest
 from .vncd_process import x11_source
 from .xclients import busy_desktop, load_rgb, typing_terminal, vncdo, wait_for_line
 from .xwd import xwd_root
+
+pytestmark = pytest.mark.interop
 
 
 def test_vncdotool_capture_is_pixel_exact(xvfb, start_vncd, tmp_path):
@@ -61,14 +64,50 @@ def test_keys_typed_in_a_viewer_reach_an_xterm(xvfb, start_vncd, tmp_path):
         assert typed.read_text() == "Hello, VNC! 42\n"
 
 
+def settled_screen(port: int, shot: Path) -> np.ndarray:
+    """A capture equal to the one before it: what the session draws has been drawn (and
+    vncdo's first screenshot may come before the first update is complete)."""
+    previous = None
+    for _ in range(20):
+        vncdo(port, "capture", str(shot))
+        current = load_rgb(shot)
+        if previous is not None and np.array_equal(current, previous):
+            return current
+        previous = current
+    raise AssertionError("the screen kept changing")
+
+
+def changed_cells(before: np.ndarray, after: np.ndarray, count: int) -> list[np.ndarray]:
+    """The ``count`` character cells, left to right, of a line to which ``count`` characters
+    were typed: the changed area is those cells and the cursor's new one, all in one row."""
+    changed = (before != after).any(axis=2)
+    rows, columns = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
+    assert rows.size, "typing changed nothing on the screen"
+    top, height = rows[0], rows[-1] - rows[0] + 1
+    left, width = columns[0], columns[-1] - columns[0] + 1
+    assert width % (count + 1) == 0, f"{width} px changed: not {count + 1} equal cells"
+    cell = width // (count + 1)
+    assert cell <= height <= 3 * cell, f"{width}x{height} px changed: not one line of text"
+    line = after[top : top + height, left : left + width]
+    return [line[:, i * cell : (i + 1) * cell] for i in range(count)]
+
+
 def test_xvfb_source_serves_its_session_command(start_vncd, tmp_path):
+    """The private Xvfb's xterm is what viewers see: the characters typed into it appear on
+    the screen as the glyphs of the text, "xoxo...": every x cell alike, every o cell alike,
+    the two different, each with ink on paper."""
     port = start_vncd('[source]\nkind = "xvfb"\ngeometry = "800x600"\ncommand = "xterm"\n')
-    time.sleep(1.0)
-    shot = tmp_path / "xvfb.png"
-    vncdo(port, "capture", str(shot))
-    pixels = load_rgb(shot)
-    assert pixels.shape == (600, 800, 3)
-    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) >= 2  # the xterm is on the screen
+    vncdo(port, "move", "100", "60")  # no window manager: the xterm has the focus under it
+    before = settled_screen(port, tmp_path / "before.png")
+    assert before.shape == (600, 800, 3)
+    vncdo(port, "type", "xo" * 6)
+    cells = changed_cells(before, settled_screen(port, tmp_path / "after.png"), 12)
+    x_glyph, o_glyph = cells[0], cells[1]
+    assert all(np.array_equal(cell, x_glyph) for cell in cells[0::2])
+    assert all(np.array_equal(cell, o_glyph) for cell in cells[1::2])
+    assert not np.array_equal(x_glyph, o_glyph)
+    for glyph in (x_glyph, o_glyph):
+        assert len(np.unique(glyph.reshape(-1, 3), axis=0)) == 2  # ink and paper
 
 
 def test_demo_source_reacts_to_typing_and_drawing(start_vncd, tmp_path):

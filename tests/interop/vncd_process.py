@@ -15,7 +15,7 @@ from pathlib import Path
 
 STARTUP_SECONDS = 20
 #: vncd's log line for each listening socket (vncd/server.py).
-LISTENING = re.compile(r"listening on 127\.0\.0\.1 port ([0-9]+)")
+LISTENING = re.compile(r"listening on \S+ port ([0-9]+)")
 
 
 def x11_source(display: str) -> str:
@@ -38,23 +38,26 @@ def free_vnc_port() -> int:
 class VncdProcess:
     """`python -m vncd run` with a config file (config text after [server]'s host and port),
     its files named after ``path``; ``start()`` again after ``stop()`` reuses the port.
+    ``log_path`` is the latest start's log (vncd logs at debug level), None before one.
 
     Port 0 lets vncd pick a port, read from its log: a port picked here could be taken by
     someone else before vncd binds it, and Chromium refuses some ports (6000, X11's) that a
     scan from 5900 up would find."""
 
-    def __init__(self, path: Path, config: str, port: int = 0) -> None:
+    def __init__(self, path: Path, config: str, port: int = 0, host: str = "127.0.0.1") -> None:
         self.path = path
         self.config = config
         self.port = port
+        self.host = host
         self.starts = 0
+        self.log_path: Path | None = None
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
         """Run vncd and wait until it listens; ``port`` becomes the port it bound."""
         config_path = self.path.with_suffix(".toml")
-        config_path.write_text(f'[server]\nhost = "127.0.0.1"\nport = {self.port}\n{self.config}')
-        log_path = self.path.with_name(f"{self.path.name}-{self.starts}.log")
+        config_path.write_text(f'[server]\nhost = "{self.host}"\nport = {self.port}\n{self.config}')
+        self.log_path = log_path = self.path.with_name(f"{self.path.name}-{self.starts}.log")
         self.starts += 1
         with log_path.open("w") as log:
             self.process = subprocess.Popen(

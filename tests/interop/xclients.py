@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from tests.requirements import program_path
+
 from .xpaint import paint_root, varied_scene
 
 
@@ -23,7 +25,8 @@ def x(display: str, *command: str) -> subprocess.Popen:
 
 
 def vncdo(port: int, *actions: str, password: str | None = None) -> None:
-    command = ["vncdo", "-s", f"127.0.0.1::{port}"]
+    """Run vncdotool's `vncdo` command (installed into the venv) against 127.0.0.1::port."""
+    command = [program_path("vncdo"), "-s", f"127.0.0.1::{port}"]
     if password is not None:
         command += ["-p", password]
     subprocess.run([*command, *actions], check=True, timeout=60)

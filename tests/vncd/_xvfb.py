@@ -1,25 +1,18 @@
 """A private Xvfb for tests (a free display number chosen by Xvfb itself, -displayfd), and
-what tests of X clients need around it: skipping without a program, polling for a state."""
+what tests of X clients need around it: polling for a state."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import select
-import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
 
-import pytest
+from tests.requirements import require_programs
 
 STARTUP_SECONDS = 20
-
-
-def need(program: str) -> None:
-    """Skip the calling test when ``program`` is not installed."""
-    if shutil.which(program) is None:
-        pytest.skip(f"{program} is not installed")
 
 
 def wait_for(condition: Callable[[], object], what: str, timeout: float = 10.0) -> None:
@@ -39,7 +32,7 @@ def private_xvfb(width: int = 640, height: int = 480, depth: int = 24) -> Iterat
     ``-noreset`` keeps the root window's contents when the last client leaves; ``-nolisten
     tcp`` keeps it off the network.
     """
-    need("Xvfb")
+    require_programs("Xvfb")
     read_end, write_end = os.pipe()
     process = subprocess.Popen(
         [

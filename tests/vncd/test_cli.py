@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import os
+import re
+import select
 import signal
 import socket
 import stat
@@ -65,7 +67,7 @@ def test_check_prints_the_effective_config(tmp_path: Path) -> None:
     assert f"# effective configuration (from {config})" in result.stdout
     assert "port = 5999\n" in result.stdout
     assert 'kind = "demo"\n' in result.stdout
-    assert "max_fps = 30\n" in result.stdout
+    assert "max_fps = 60\n" in result.stdout
     assert "hunter2" not in result.stdout
 
 
@@ -154,6 +156,77 @@ def test_passwd_warns_about_long_passwords(tmp_path: Path) -> None:
     assert read_password_file(path) == ("01234567", "")
 
 
+def read_terminal(controller: int, shown: bytes, until_prompt: bool) -> bytes:
+    """``shown`` and what the terminal shows next: up to a prompt (which ends in ": "), or
+    everything until the command exits."""
+    while not (until_prompt and shown.endswith(b": ")):
+        ready, _, _ = select.select([controller], [], [], 30)
+        assert ready, f"vncd passwd is silent; the terminal shows {shown!r}"
+        try:
+            chunk = os.read(controller, 1024)
+        except OSError:  # EIO: the command has exited and closed the terminal
+            chunk = b""
+        if not chunk:
+            assert not until_prompt, f"no prompt; the terminal shows {shown!r}"
+            break
+        shown += chunk
+    return shown
+
+
+def passwd_on_a_terminal(path: Path, *typed: str, view_only: bool = False) -> tuple[int, str]:
+    """Run `vncd passwd` on a pseudo-terminal of its own (in a new session, so that it cannot
+    reach the terminal pytest runs in), typing one of ``typed`` after each prompt. Returns its
+    exit status and what the terminal showed, with "|" where a line was typed."""
+    controller, terminal = os.openpty()
+    options = ["--view-only"] if view_only else []
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vncd", "passwd", *options, str(path)],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        start_new_session=True,
+    )
+    os.close(terminal)
+    shown = b""
+    try:
+        for line in typed:
+            shown = read_terminal(controller, shown, until_prompt=True)
+            os.write(controller, line.encode() + b"\n")
+            shown += b"|"
+        shown = read_terminal(controller, shown, until_prompt=False)
+        return process.wait(30), shown.decode().replace("\r\n", "\n")
+    finally:
+        os.close(controller)
+        process.kill()
+        process.wait()
+
+
+def test_passwd_prompts_twice_on_a_terminal(tmp_path: Path) -> None:
+    """Without --stdin, `vncd passwd` asks for each password twice, echoes none of them, and
+    writes the file only when both entries agree."""
+    path = tmp_path / "passwd"
+    status, shown = passwd_on_a_terminal(path, "secret1", "secret2")
+    assert (status, shown) == (
+        2,
+        "Password: |\nVerify password: |\nvncd: error: the passwords do not match\n",
+    )
+    assert not path.exists()
+
+    assert passwd_on_a_terminal(path, "s3cret", "s3cret") == (
+        0,
+        "Password: |\nVerify password: |\n",
+    )
+    assert read_password_file(path) == ("s3cret", "")
+
+    assert passwd_on_a_terminal(path, "full", "full", "look", "look", view_only=True) == (
+        0,
+        "Password: |\nVerify password: |\nView-only password: |\nVerify view-only password: |\n",
+    )
+    assert read_password_file(path) == ("full", "look")
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -198,6 +271,38 @@ def test_run_serves_until_ctrl_c(tmp_path: Path) -> None:
     assert server.returncode == 0, stderr
     assert "Traceback" not in stderr
     assert stderr.splitlines()[-1].endswith("INFO vncd: stopped")
+
+
+def served_log(tmp_path: Path, file_level: str, option_level: str) -> str:
+    """What `vncd run` logs with ``[log] level = file_level`` in its configuration file and
+    ``--log-level option_level``, while it serves a viewer and a browser's request."""
+    config = tmp_path / f"{file_level}.toml"
+    config.write_text(f'[log]\nlevel = "{file_level}"\n')
+    port = free_port()
+    arguments = ["--source", "demo", "--port", str(port), "--log-level", option_level]
+    server = start_vncd(str(config), *arguments, cwd=tmp_path)
+    try:
+        assert wait_for_rfb(port, server) == b"RFB 003.008\n"
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as browser:
+            browser.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            # To the end: vncd logs the request before it closes the connection.
+            assert browser.makefile("rb").read().startswith(b"HTTP/1.1 200 ")
+        server.send_signal(signal.SIGINT)
+        _, stderr = server.communicate(timeout=30)
+    finally:
+        server.kill()
+    assert server.returncode == 0, stderr
+    return stderr
+
+
+def test_log_level_option_overrides_the_file(tmp_path: Path) -> None:
+    """--log-level debug shows each HTTP request (a debug line) although the file says
+    warning; --log-level warning silences the same run's debug and info lines."""
+    chatty = served_log(tmp_path, "warning", "debug")
+    assert re.search(r" DEBUG vncd\.transports\.http: [0-9.:]+: GET /healthz$", chatty, re.M)
+    assert " INFO vncd.server: listening on 127.0.0.1 port " in chatty
+    quiet = served_log(tmp_path, "debug", "warning")
+    assert not re.search(r" (DEBUG|INFO) ", quiet), quiet
 
 
 def test_run_port_in_use_is_one_error_line(tmp_path: Path) -> None:

@@ -12,11 +12,12 @@ import pytest
 import trio
 
 from protocol import ClientCutText
+from tests.requirements import require_programs
 from vncd.sources import X11Source
 from vncd.sources._xconnection import open_display
 from vncd.sources.x11_clipboard import POLL_SECONDS, X11Clipboard
 
-from ._xvfb import need, private_xvfb, wait_for
+from ._xvfb import private_xvfb, wait_for
 from .harness import running_hub
 from .xclipboard import clipboard_bytes, copied, paste
 
@@ -62,7 +63,7 @@ def test_x_clients_paste_a_viewers_text(display: str, clipboard: X11Clipboard) -
     assert latin1 == "naïve café ? ?? ?\nsecond line\n".encode("latin-1")
     targets = pasted(display, "-selection", "clipboard", "-t", "TARGETS").split()
     assert targets == ["TARGETS", "UTF8_STRING", "STRING", "TEXT"]
-    need("xsel")
+    require_programs("xsel")
     xsel = subprocess.run(
         ["xsel", "--clipboard", "--output"],
         env={**os.environ, "DISPLAY": display},

@@ -8,14 +8,14 @@ import os
 import subprocess
 from collections.abc import Iterator
 
-from ._xvfb import need
+from tests.requirements import require_programs
 
 XCLIP_SECONDS = 10.0
 
 
 def paste(display: str, *arguments: str) -> subprocess.CompletedProcess[bytes]:
     """Run ``xclip -o`` with ``arguments``: what another X client gets when it pastes."""
-    need("xclip")
+    require_programs("xclip")
     return subprocess.run(
         ["xclip", "-o", *arguments],
         env={**os.environ, "DISPLAY": display},
@@ -33,7 +33,7 @@ def clipboard_bytes(display: str) -> bytes:
 def copied(display: str, program: str, data: bytes, target: str | None = None) -> Iterator[None]:
     """Another X client (``program``: xclip or xsel) copies ``data`` to CLIPBOARD and serves
     it until the block ends; xclip can be told to offer it as ``target`` alone."""
-    need(program)
+    require_programs(program)
     if program == "xclip":
         only = ("-t", target) if target is not None else ()
         argv = ["xclip", "-quiet", "-selection", "clipboard", *only, "-i"]
