@@ -11,6 +11,7 @@ from .clipboard import ClipboardBus
 from .frames import FrameBus
 from .resize import LastResize
 from .sources.base import Source
+from .updates import SharedEncodings
 
 if TYPE_CHECKING:
     from .session import Session
@@ -41,6 +42,8 @@ class Hub:
     sessions: set[Session] = attrs.Factory(set)
     #: Who last resized the desktop, for the sessions' ExtendedDesktopSize reasons.
     last_resize: LastResize = attrs.Factory(LastResize)
+    #: Updates encoded once for every viewer with the same settings.
+    shared_encodings: SharedEncodings = attrs.Factory(SharedEncodings)
     clipboard: ClipboardBus = attrs.Factory(
         lambda hub: ClipboardBus(hub.source, hub.access.max_cut_text), takes_self=True
     )

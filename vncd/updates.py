@@ -2,17 +2,20 @@
 
 The boxes come exact from the frame bus (vncd.frames), so the builder keeps no copy of what
 the viewer shows and compares nothing; it only encodes, with the viewer's preferred encoding.
+Encoders that keep no state between rectangles encode an update once for every viewer that
+needs the same one (``SharedEncodings``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 
+import attrs
 import numpy as np
 import trio
 
 from protocol import PixelFormat, Rectangle
-from protocol.encodings import ENCODERS, EncodeSettings, Encoding, make_encoder
+from protocol.encodings import ENCODERS, Encoder, EncodeSettings, Encoding, make_encoder
 
 from .region import Box
 
@@ -42,42 +45,111 @@ def choose_encoding(
 #: Regions up to this many pixels are encoded in the Trio thread: handing them to a worker
 #: thread costs more than encoding them (a 64×64 tile encodes in well under 100 µs).
 INLINE_PIXELS = 64 * 64
+#: Shared encodings are kept for this many of the latest frames: viewers that keep up ask for
+#: the newest one, and a raw 1080p frame is 8 MB.
+SHARED_FRAMES = 2
+
+
+@attrs.frozen
+class EncodeJob:
+    """Everything an update's rectangles depend on, when the encoder keeps no state."""
+
+    serial: int  # the frame's
+    boxes: tuple[Box, ...]
+    encoding: int
+    pixel_format: PixelFormat
+    settings: EncodeSettings
+
+
+class _Shared:
+    """One job's rectangles, or the promise of them while a viewer encodes them."""
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.rectangles: list[Rectangle] | None = None  # None once done: the encoder failed
+
+
+class SharedEncodings:
+    """Updates encoded by stateless encoders (Raw, Hextile, JPEG...) from the latest frames,
+    so viewers with the same pixel format, encoding and settings that are sent the same boxes
+    of the same frame encode them once between them; the others wait for that encoding."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[EncodeJob, _Shared] = {}
+        self.hits = 0
+        self.misses = 0
+
+    async def rectangles(
+        self, job: EncodeJob, encode: Callable[[], Awaitable[list[Rectangle]]]
+    ) -> list[Rectangle]:
+        while (shared := self._jobs.get(job)) is not None:
+            await shared.done.wait()
+            if shared.rectangles is not None:
+                self.hits += 1
+                return shared.rectangles
+            # The viewer that encoded it left (or failed) before the end: encode it here.
+        self.misses += 1
+        shared = self._jobs[job] = _Shared()
+        self._forget_before(job.serial - SHARED_FRAMES + 1)
+        try:
+            shared.rectangles = await encode()
+        finally:
+            shared.done.set()
+            if shared.rectangles is None:
+                del self._jobs[job]
+        return shared.rectangles
+
+    def _forget_before(self, serial: int) -> None:
+        for job in [job for job in self._jobs if job.serial < serial]:
+            if self._jobs[job].done.is_set():
+                del self._jobs[job]
 
 
 class UpdateBuilder:
-    """Per-viewer encoders (with their zlib streams): changed boxes in, rectangles out."""
+    """Per-viewer encoders (with their zlib streams): changed boxes in, rectangles out;
+    stateless encoders' work shared with the other viewers through ``shared``."""
 
-    def __init__(self) -> None:
-        self._encoders: dict[int, object] = {}
+    def __init__(self, shared: SharedEncodings) -> None:
+        self._encoders: dict[int, Encoder] = {}
+        self._shared = shared
 
     async def build(
         self,
         pixels: np.ndarray,
+        serial: int | None,
         boxes: list[Box],
         pixel_format: PixelFormat,
         encoding: int,
         settings: EncodeSettings,
     ) -> list[Rectangle]:
-        """Rectangles carrying ``boxes`` of ``pixels``; big jobs run in a worker thread
-        (numpy, zlib and libjpeg release the GIL), small ones at once."""
-        if sum(box.area for box in boxes) <= INLINE_PIXELS:
-            return self.encode(pixels, boxes, pixel_format, encoding, settings)
-        return await trio.to_thread.run_sync(
-            self.encode, pixels, boxes, pixel_format, encoding, settings
-        )
-
-    def encode(
-        self,
-        pixels: np.ndarray,
-        boxes: list[Box],
-        pixel_format: PixelFormat,
-        encoding: int,
-        settings: EncodeSettings,
-    ) -> list[Rectangle]:
+        """Rectangles carrying ``boxes`` of ``pixels`` (frame ``serial``; None: pixels made
+        for this viewer alone). Big jobs run in a worker thread (numpy, zlib and libjpeg
+        release the GIL), small ones at once."""
         encoder = self._encoder(encoding)
         if boxes and getattr(encoder, "whole_frame", False):
             # A video codec keeps one context for the whole screen.
             boxes = [Box(0, 0, pixels.shape[1], pixels.shape[0])]
+
+        async def encode() -> list[Rectangle]:
+            if sum(box.area for box in boxes) <= INLINE_PIXELS:
+                return self.encode(encoder, pixels, boxes, pixel_format, settings)
+            return await trio.to_thread.run_sync(
+                self.encode, encoder, pixels, boxes, pixel_format, settings
+            )
+
+        if serial is None or not getattr(encoder, "shareable", False):
+            return await encode()
+        job = EncodeJob(serial, tuple(boxes), encoding, pixel_format, settings)
+        return await self._shared.rectangles(job, encode)
+
+    @staticmethod
+    def encode(
+        encoder: Encoder,
+        pixels: np.ndarray,
+        boxes: list[Box],
+        pixel_format: PixelFormat,
+        settings: EncodeSettings,
+    ) -> list[Rectangle]:
         rectangles: list[Rectangle] = []
         for box in boxes:
             rows, columns = box.slices()
@@ -86,7 +158,7 @@ class UpdateBuilder:
             )
         return rectangles
 
-    def _encoder(self, encoding: int):
+    def _encoder(self, encoding: int) -> Encoder:
         if encoding not in self._encoders:
             self._encoders[encoding] = make_encoder(encoding)
         return self._encoders[encoding]

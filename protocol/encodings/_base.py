@@ -71,6 +71,10 @@ class Encoder(Protocol):
     """Per-connection encoder state (zlib streams live here), one instance per client."""
 
     encoding: int
+    #: True when ``encode`` keeps no state between calls (no zlib stream, no video context):
+    #: its output for a region may then go to every client with the same pixel format and
+    #: settings. Encoders without the attribute count as False.
+    shareable: bool
 
     def encode(
         self,

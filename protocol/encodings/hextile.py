@@ -205,6 +205,7 @@ class HextileEncoder:
     """Stateless: carry-over does not cross rectangles, so nothing persists between calls."""
 
     encoding = Encoding.HEXTILE
+    shareable = True
 
     def encode(
         self,

@@ -44,6 +44,7 @@ class JPEGEncoder:
     """Stateless: one image per region (split only past libjpeg's 65500-pixel sides)."""
 
     encoding = Encoding.JPEG
+    shareable = True
 
     def encode(
         self,

@@ -19,6 +19,7 @@ class RawEncoder:
     """Stateless: the region's pixels converted to the client's format."""
 
     encoding = Encoding.RAW
+    shareable = True
 
     def encode(
         self,

@@ -146,6 +146,7 @@ class RREEncoder:
     """Stateless: one RRE rectangle per region (see the module notes on size)."""
 
     encoding = Encoding.RRE
+    shareable = True
 
     def encode(
         self,

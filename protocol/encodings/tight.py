@@ -41,6 +41,7 @@ _FULL_COLOUR, _MONO, _INDEXED, _GRADIENT = 0, 1, 2, 3  # stream numbers
 @register_encoder
 class TightEncoder(TightFamilyEncoder):
     encoding = Encoding.TIGHT
+    shareable = False
 
     def __init__(self) -> None:
         self._streams = DeflateStreams()

@@ -41,6 +41,7 @@ _PNG_ERRORS = (
 @register_encoder
 class TightPNGEncoder(TightFamilyEncoder):
     encoding = Encoding.TIGHT_PNG
+    shareable = True
 
     def _lossless(
         self,

@@ -29,6 +29,7 @@ class TrleEncoder:
     """Stateless: each rectangle's tiles in their smallest form."""
 
     encoding = Encoding.TRLE
+    shareable = True
 
     def encode(
         self,

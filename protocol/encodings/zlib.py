@@ -39,6 +39,7 @@ class ZlibEncoder:
     """Owns the connection's deflate stream: rectangles must be sent in the order encoded."""
 
     encoding = Encoding.ZLIB
+    shareable = False
 
     def __init__(self) -> None:
         self._stream = SyncDeflater()

@@ -32,6 +32,7 @@ class ZrleEncoder:
     were encoded."""
 
     encoding = Encoding.ZRLE
+    shareable = False
 
     def __init__(self) -> None:
         self._stream = SyncDeflater()

@@ -56,7 +56,7 @@ def joined(bus: ClipboardBus) -> ClipboardInbox:
 
 
 def test_viewer_text_goes_to_the_desktop_and_the_other_inboxes_only() -> None:
-    demo = DemoSource((WIDTH, HEIGHT))
+    demo = DemoSource((WIDTH, HEIGHT), clock=lambda: 0.0)
     bus = ClipboardBus(demo, max_text=1000)
     sender, other, gone = joined(bus), joined(bus), joined(bus)
     bus.leave(gone)
@@ -69,7 +69,7 @@ def test_viewer_text_goes_to_the_desktop_and_the_other_inboxes_only() -> None:
 
 
 def test_a_viewers_own_text_replaces_what_was_waiting_for_it() -> None:
-    demo = DemoSource((WIDTH, HEIGHT))
+    demo = DemoSource((WIDTH, HEIGHT), clock=lambda: 0.0)
     bus = ClipboardBus(demo, max_text=1000)
     inbox = joined(bus)
     type_text(demo, "desktop")
@@ -81,7 +81,7 @@ def test_a_viewers_own_text_replaces_what_was_waiting_for_it() -> None:
 
 
 def test_desktop_changes_coalesce_and_the_latest_wins() -> None:
-    demo = DemoSource((WIDTH, HEIGHT))
+    demo = DemoSource((WIDTH, HEIGHT), clock=lambda: 0.0)
     bus = ClipboardBus(demo, max_text=1000)
     inbox = joined(bus)
     for word in ("first", "second"):
@@ -95,7 +95,7 @@ def test_desktop_changes_coalesce_and_the_latest_wins() -> None:
 
 
 async def test_the_writer_is_woken_when_text_arrives() -> None:
-    demo = DemoSource((WIDTH, HEIGHT))
+    demo = DemoSource((WIDTH, HEIGHT), clock=lambda: 0.0)
     bus = ClipboardBus(demo, max_text=1000)
     wakeup = Wakeup()
     bus.join(ClipboardInbox(wakeup))
@@ -107,7 +107,7 @@ async def test_the_writer_is_woken_when_text_arrives() -> None:
 async def test_run_publishes_desktop_changes_within_a_poll(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    demo = DemoSource((WIDTH, HEIGHT))
+    demo = DemoSource((WIDTH, HEIGHT), clock=lambda: 0.0)
     bus = ClipboardBus(demo, max_text=1000)
     wakeup = Wakeup()
     inbox = ClipboardInbox(wakeup)
@@ -129,7 +129,7 @@ async def test_run_publishes_desktop_changes_within_a_poll(
 
 
 def test_demo_shows_pasted_text_in_the_pad() -> None:
-    demo = DemoSource((WIDTH, HEIGHT))
+    demo = DemoSource((WIDTH, HEIGHT), clock=lambda: 0.0)
     serial = demo.clipboard_serial
     before = demo.capture()
     demo.set_clipboard("Pasted\ttext\nsecond line")
@@ -138,7 +138,7 @@ def test_demo_shows_pasted_text_in_the_pad() -> None:
     assert demo.get_clipboard() == "Pasted\ttext\nsecond line"
     assert demo.clipboard_serial != serial
     # The same text typed on a fresh desktop draws the same pad.
-    typed = DemoSource((WIDTH, HEIGHT))
+    typed = DemoSource((WIDTH, HEIGHT), clock=lambda: 0.0)
     type_text(typed, "Pasted")
     press(typed, keysyms.TAB)
     type_text(typed, "text")
@@ -148,16 +148,16 @@ def test_demo_shows_pasted_text_in_the_pad() -> None:
 
 
 def test_demo_types_only_the_end_of_a_long_paste() -> None:
-    demo = DemoSource((WIDTH, HEIGHT))
+    demo = DemoSource((WIDTH, HEIGHT), clock=lambda: 0.0)
     demo.set_clipboard("x" * 100_000 + "\nlast")
-    tail = DemoSource((WIDTH, HEIGHT))
+    tail = DemoSource((WIDTH, HEIGHT), clock=lambda: 0.0)
     tail.set_clipboard("x" * (PASTE_SHOWN - 5) + "\nlast")
     assert np.array_equal(tail.capture(), demo.capture())
     assert len(demo.get_clipboard()) == 100_005
 
 
 def test_ctrl_c_copies_the_last_line_of_text() -> None:
-    demo = DemoSource((WIDTH, HEIGHT))
+    demo = DemoSource((WIDTH, HEIGHT), clock=lambda: 0.0)
     serial = demo.clipboard_serial
     press(demo, keysyms.CONTROL_L, ord("c"))  # nothing typed yet: nothing to copy
     assert demo.clipboard_serial == serial
@@ -173,7 +173,7 @@ def test_ctrl_c_copies_the_last_line_of_text() -> None:
 
 
 def test_other_control_chords_type_nothing_and_plain_c_types() -> None:
-    demo = DemoSource((WIDTH, HEIGHT))
+    demo = DemoSource((WIDTH, HEIGHT), clock=lambda: 0.0)
     before = demo.capture()
     press(demo, keysyms.CONTROL_R, ord("v"))
     assert np.array_equal(before, demo.capture())

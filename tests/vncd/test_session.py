@@ -39,14 +39,14 @@ async def test_full_update_is_pixel_exact(version):
         assert same_pixels(viewer.framebuffer, source)
 
 
-async def test_one_pixel_change_is_delivered_and_nothing_else():
+async def test_one_pixel_change_is_delivered_and_nothing_else(autojump_clock):
     source = ArraySource()
     async with running_hub(source) as hub:
         viewer = hub.connect()
         await viewer.handshake()
         await viewer.full_update()
         await viewer.request(incremental=True)
-        with trio.move_on_after(0.3):
+        with trio.move_on_after(1):  # a virtual second (200 polls): the clock jumps
             update = await viewer.next_update()
             pytest.fail(f"an unchanged screen produced an update: {update}")
         source.pixels[57, 133] ^= np.array([1, 0, 0, 0], dtype=np.uint8)
@@ -241,7 +241,7 @@ def test_h264_is_offered_only_when_configured():
 # --- clipboard ----------------------------------------------------------------------------
 
 
-async def test_viewer_text_goes_to_the_desktop_and_the_others_but_not_back():
+async def test_viewer_text_goes_to_the_desktop_and_the_others_but_not_back(autojump_clock):
     source = ArraySource()
     async with running_hub(source) as hub:
         sender, other = hub.connect(), hub.connect()
@@ -299,7 +299,7 @@ async def test_view_only_viewers_receive_the_clipboard_but_cannot_set_it():
         assert source.clipboard_sets == ["allowed"]
 
 
-async def test_cut_text_over_the_limit_is_dropped_both_ways():
+async def test_cut_text_over_the_limit_is_dropped_both_ways(autojump_clock):
     source = ArraySource()
     async with running_hub(source, max_cut_text=10) as hub:
         viewer = hub.connect()

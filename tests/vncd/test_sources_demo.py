@@ -1,4 +1,5 @@
-"""The demo desktop reacts to input and time; keysym helpers; open_source's choice of source."""
+"""The demo desktop reacts to input (its clock and its damage reports: test_damage.py); keysym
+helpers; open_source's choice of source."""
 
 from __future__ import annotations
 
@@ -19,22 +20,14 @@ WHITE = (255, 255, 255)
 CANVAS_POINT = (600, 300)  # well inside the canvas (right part of the body)
 
 
-class FakeClock:
-    def __init__(self, now: float = 1_700_000_000.25) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+def stopped_clock() -> float:
+    """A wall clock that never moves: these tests are about input alone."""
+    return 1_700_000_000.25
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def demo(clock: FakeClock) -> DemoSource:
-    return DemoSource((WIDTH, HEIGHT), clock=clock)
+def demo() -> DemoSource:
+    return DemoSource((WIDTH, HEIGHT), clock=stopped_clock)
 
 
 def rgb(frame: np.ndarray, x: int, y: int) -> tuple[int, int, int]:
@@ -59,16 +52,6 @@ def test_capture_is_a_new_bgrx_array_each_time(demo: DemoSource) -> None:
 
 def test_frames_are_stable_without_input_or_time(demo: DemoSource) -> None:
     assert np.array_equal(demo.capture(), demo.capture())
-
-
-def test_clock_redraws_only_the_title_bar_each_second(demo: DemoSource, clock: FakeClock) -> None:
-    before = demo.capture()
-    clock.now += 0.5  # same second (started at .25)
-    assert np.array_equal(before, demo.capture())
-    clock.now += 0.5
-    box = changed_box(before, demo.capture())
-    assert box is not None
-    assert box[3] <= 40 and box[0] > WIDTH // 2  # the clock sits at the right of the title bar
 
 
 # --- keys ---------------------------------------------------------------------------------
@@ -216,7 +199,7 @@ def test_dragging_outside_the_canvas_draws_nothing(demo: DemoSource) -> None:
     geometry=st.sampled_from([(1, 1), (37, 23), (160, 120), (WIDTH, HEIGHT)]),
 )
 def test_any_input_is_harmless(events: list[tuple], geometry: tuple[int, int]) -> None:
-    source = DemoSource(geometry, clock=FakeClock())
+    source = DemoSource(geometry, clock=stopped_clock)
     for kind, *arguments in events:
         if kind == "key":
             source.inject_key(*arguments)

@@ -6,6 +6,12 @@ is pasted into the pad at the caret, and Ctrl+C copies the pad's last line of te
 shown in the hint beside the pad's label).  The frame lives in one persistent BGRX numpy
 buffer; every change re-renders only its own patch with Pillow (in RGB, packed to BGRX by
 Pillow's C code) and a capture is a single ``copy()`` of the buffer.
+
+It draws every pixel itself, so it reports damage exactly: each patch it redraws joins a
+``Region`` that ``wait_for_damage`` hands over.  All drawing happens in the Trio thread (input,
+resize, the clipboard, and the clock, which ``wait_for_damage`` redraws when its second has
+passed), never in ``capture()``: a change drawn by a capture would be in no reported damage,
+and the capture loop compares pixels only inside the damage it was told about.
 """
 
 from __future__ import annotations
@@ -14,11 +20,12 @@ import threading
 import time
 from collections.abc import Callable
 
-import attrs
 import numpy as np
+import trio
 from PIL import Image, ImageDraw, ImageFont
 
 from .. import keysyms
+from ..region import Box, Region
 from .base import SourceError, SourceStatistics
 
 DESKTOP = (36, 48, 70)
@@ -72,27 +79,9 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
         return ImageFont.load_default(size=size)
 
 
-@attrs.frozen
-class _Box:
-    """A rectangle of the frame, already clipped to it (possibly empty)."""
-
-    x: int
-    y: int
-    width: int
-    height: int
-
-    @classmethod
-    def clipped(cls, x: int, y: int, width: int, height: int, frame: tuple[int, int]) -> _Box:
-        x0, y0 = max(x, 0), max(y, 0)
-        x1, y1 = min(x + width, frame[0]), min(y + height, frame[1])
-        return cls(x0, y0, max(x1 - x0, 0), max(y1 - y0, 0))
-
-    @property
-    def empty(self) -> bool:
-        return self.width == 0 or self.height == 0
-
-    def contains(self, x: int, y: int) -> bool:
-        return self.x <= x < self.x + self.width and self.y <= y < self.y + self.height
+def _clipped(x: int, y: int, width: int, height: int, frame: tuple[int, int]) -> Box:
+    """The part of a rectangle inside a frame of (width, height), possibly empty."""
+    return Box(x, y, width, height).intersect(Box(0, 0, *frame))
 
 
 class DemoSource:
@@ -112,6 +101,8 @@ class DemoSource:
         self._text_font = _font(18)
         self._small_font = _font(13)
         self._canvas_image = Image.new("RGB", (0, 0), CANVAS)
+        self._damage = Region()  # redrawn since the last wait_for_damage
+        self._changed = trio.Event()  # set when _damage gains a box
         self._lay_out(width, height)
         self._lines = [""]
         self._control_held: set[int] = set()
@@ -121,9 +112,10 @@ class DemoSource:
         self._pointer = (0, 0)
         self._mask = 0
         self._stroke: tuple[int, int] | None = None  # last point of the stroke, canvas coords
-        self._shown_second: int | None = None
+        self._shown_second = 0  # the second the clock shows
         self._frames = self._keys = self._pointer_events = 0
         self._draw_desktop()
+        self._take_damage()  # the first capture shows the desktop; it is not a change
 
     def _lay_out(self, width: int, height: int) -> None:
         """Place every part for a width x height frame; the canvas keeps what fits of its
@@ -135,15 +127,13 @@ class DemoSource:
         body_height = height - STATUS_HEIGHT - MARGIN - body_top
         pad_width = (width - 3 * MARGIN) * 2 // 5
         canvas_x = 2 * MARGIN + pad_width
-        self._title = _Box.clipped(0, 0, width, TITLE_HEIGHT, self._size)
-        self._clock_box = _Box.clipped(
-            width - clock_width, 0, clock_width, TITLE_HEIGHT, self._size
-        )
-        self._pad = _Box.clipped(MARGIN, body_top, pad_width, body_height, self._size)
-        self._canvas = _Box.clipped(
+        self._title = _clipped(0, 0, width, TITLE_HEIGHT, self._size)
+        self._clock_box = _clipped(width - clock_width, 0, clock_width, TITLE_HEIGHT, self._size)
+        self._pad = _clipped(MARGIN, body_top, pad_width, body_height, self._size)
+        self._canvas = _clipped(
             canvas_x, body_top, width - MARGIN - canvas_x, body_height, self._size
         )
-        self._status = _Box.clipped(0, height - STATUS_HEIGHT, width, STATUS_HEIGHT, self._size)
+        self._status = _clipped(0, height - STATUS_HEIGHT, width, STATUS_HEIGHT, self._size)
         drawing = self._canvas_image
         self._canvas_image = Image.new("RGB", (self._canvas.width, self._canvas.height), CANVAS)
         self._canvas_image.paste(drawing, (0, 0))
@@ -160,7 +150,7 @@ class DemoSource:
             self._lay_out(width, height)
             self._pointer = (min(self._pointer[0], width - 1), min(self._pointer[1], height - 1))
             self._stroke = None
-            self._shown_second = None  # the clock is drawn again at the next capture
+            self._damage.take()  # all of the new frame is damaged; older boxes may lie outside
             self._draw_desktop()
         return True
 
@@ -174,12 +164,37 @@ class DemoSource:
 
     def capture(self) -> np.ndarray:
         with self._lock:
-            second = int(self._clock())
-            if second != self._shown_second:
-                self._shown_second = second
-                self._draw_clock(second)
             self._frames += 1
             return self._frame.copy()
+
+    @property
+    def reports_damage(self) -> bool:
+        return True
+
+    async def wait_for_damage(self) -> list[Box]:
+        """The patches redrawn since the previous call: at once if there are any, else when
+        input, a paste or a resize draws, or when the clock's second has passed."""
+        await trio.lowlevel.checkpoint()
+        while True:
+            with self._lock:
+                self._tick()
+                if self._damage:
+                    return self._take_damage()
+                changed = self._changed
+                until_next_second = 1 - self._clock() % 1
+            with trio.move_on_after(until_next_second):
+                await changed.wait()
+
+    def _take_damage(self) -> list[Box]:
+        """Hand over the damage (lock held); the next drawing sets a new event."""
+        self._changed = trio.Event()
+        return self._damage.take()
+
+    def _tick(self) -> None:
+        """Show the current second, if the clock does not yet (lock held)."""
+        second = int(self._clock())
+        if second != self._shown_second:
+            self._draw_clock(second)
 
     @property
     def clipboard_serial(self) -> int:
@@ -243,7 +258,8 @@ class DemoSource:
                 self._pen = (self._pen + 1) % len(PENS)
             if pressed & WHEEL_PREVIOUS:
                 self._pen = (self._pen - 1) % len(PENS)
-            if mask & BUTTON_DRAW and (self._stroke is not None or self._canvas.contains(x, y)):
+            on_canvas = self._canvas.contains(Box(x, y, 1, 1))
+            if mask & BUTTON_DRAW and (self._stroke is not None or on_canvas):
                 point = (x - self._canvas.x, y - self._canvas.y)
                 self._draw_segment(self._stroke or point, point)
                 self._stroke = point
@@ -280,20 +296,24 @@ class DemoSource:
         else:
             self._lines.append(text)
 
-    def _patch(self, box: _Box, background: tuple[int, int, int]) -> Image.Image | None:
+    def _patch(self, box: Box, background: tuple[int, int, int]) -> Image.Image | None:
         """A fresh RGB patch to draw ``box`` on (None if it is off-screen); see ``_blit``."""
         if box.empty:
             return None
         return Image.new("RGB", (box.width, box.height), background)
 
-    def _blit(self, box: _Box, image: Image.Image) -> None:
+    def _blit(self, box: Box, image: Image.Image) -> None:
         pixels = np.frombuffer(image.tobytes("raw", "BGRX"), np.uint8)
-        self._frame[box.y : box.y + box.height, box.x : box.x + box.width] = pixels.reshape(
-            box.height, box.width, 4
-        )
+        self._frame[box.slices()] = pixels.reshape(box.height, box.width, 4)
+        self._damaged(box)
+
+    def _damaged(self, box: Box) -> None:
+        self._damage.add(box)
+        self._changed.set()
 
     def _draw_desktop(self) -> None:
         self._frame[...] = (*DESKTOP[::-1], 0)
+        self._damaged(Box(0, 0, *self._size))
         if title := self._patch(self._title, TITLE_BAR):
             ImageDraw.Draw(title).text(
                 (MARGIN, TITLE_HEIGHT // 2),
@@ -304,9 +324,7 @@ class DemoSource:
             )
             self._blit(self._title, title)
         for box, label, hint in ((self._pad, "Keyboard", PAD_HINT), (self._canvas, "Canvas", "")):
-            label_box = _Box.clipped(
-                box.x, box.y - LABEL_HEIGHT, box.width, LABEL_HEIGHT, self._size
-            )
+            label_box = _clipped(box.x, box.y - LABEL_HEIGHT, box.width, LABEL_HEIGHT, self._size)
             if patch := self._patch(label_box, DESKTOP):
                 draw = ImageDraw.Draw(patch)
                 middle = LABEL_HEIGHT // 2
@@ -321,8 +339,10 @@ class DemoSource:
         if not self._canvas.empty:
             self._blit(self._canvas, self._canvas_image)
         self._draw_status()
+        self._draw_clock(int(self._clock()))
 
     def _draw_clock(self, second: int) -> None:
+        self._shown_second = second
         if patch := self._patch(self._clock_box, TITLE_BAR):
             text = time.strftime("%H:%M:%S", time.localtime(second))
             ImageDraw.Draw(patch).text(
@@ -368,7 +388,7 @@ class DemoSource:
         draw.line((start, end), colour, PEN_WIDTH)
         for x, y in (start, end):
             draw.ellipse((x - radius + 1, y - radius + 1, x + radius - 1, y + radius - 1), colour)
-        box = _Box.clipped(
+        box = _clipped(
             min(start[0], end[0]) - radius,
             min(start[1], end[1]) - radius,
             abs(end[0] - start[0]) + 2 * radius + 1,
@@ -378,7 +398,7 @@ class DemoSource:
         if not box.empty:
             patch = self._canvas_image.crop((box.x, box.y, box.x + box.width, box.y + box.height))
             self._blit(
-                _Box(self._canvas.x + box.x, self._canvas.y + box.y, box.width, box.height), patch
+                Box(self._canvas.x + box.x, self._canvas.y + box.y, box.width, box.height), patch
             )
 
     def _draw_status(self) -> None:

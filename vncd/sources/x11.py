@@ -5,10 +5,10 @@ pynput connects to ``$DISPLAY`` when it is imported and types through its own ke
 we must talk to a display chosen at run time and type whatever keysym a viewer sends, binding
 unmapped ones to spare keycodes the way x11vnc does.
 
-Capture, input and the clipboard (``x11_clipboard``) use separate X connections.  All capture
-work (mss and the root-geometry query) runs on one thread this source owns, because mss's xlib
-backend is bound to the thread that created it and Trio's worker threads differ from call to
-call.
+Capture, input, the clipboard (``x11_clipboard``) and damage (``x11_damage``) use separate X
+connections.  All capture work (mss and the root-geometry query) runs on one thread this source
+owns, because mss's xlib backend is bound to the thread that created it and Trio's worker
+threads differ from call to call.  The damage connection is used in the Trio thread only.
 """
 
 from __future__ import annotations
@@ -29,9 +29,11 @@ from Xlib import X
 from Xlib.ext import xtest
 
 from .. import keysyms
+from ..region import Box
 from ._xconnection import X_GONE, open_display
 from .base import SourceError, SourceStatistics
 from .x11_clipboard import X11Clipboard
+from .x11_damage import DamageWatcher
 
 log = logging.getLogger(__name__)
 
@@ -228,23 +230,23 @@ class X11Source:
         self.display = display
         self.name = f"{socket.gethostname()}{display}" if display.startswith(":") else display
         self._x = open_display(display)
-        self._capture_thread = ThreadPoolExecutor(1, thread_name_prefix="vncd-x11-capture")
-        try:
+        with contextlib.ExitStack() as undo:  # if a step fails, close what the others opened
+            undo.callback(self._x.close)
+            self._capture_thread = ThreadPoolExecutor(1, thread_name_prefix="vncd-x11-capture")
+            undo.callback(self._capture_thread.shutdown)
             if not self._x.has_extension("XTEST"):
                 raise SourceError(f"X display {display} lacks the XTEST extension for input")
             self._x.set_error_handler(self._log_x_error)
             self._root = self._x.screen().root
             self._keyboard = _Keyboard(self._x, spare_keycodes)
             self._clipboard = X11Clipboard(open_display(display))
-            try:
-                self._grabber = self._capture_thread.submit(_Grabber, display, backend).result()
-            except BaseException:
-                self._clipboard.close()
-                raise
-        except BaseException:
-            self._capture_thread.shutdown()
-            self._x.close()
-            raise
+            undo.callback(self._clipboard.close)
+            self._grabber = self._capture_thread.submit(_Grabber, display, backend).result()
+            undo.callback(lambda: self._capture_thread.submit(self._grabber.close).result())
+            self._damage = DamageWatcher.open(display)
+            undo.pop_all()
+        if self._damage is None:
+            log.info("X display %s lacks DAMAGE (or XFixes 2): the screen is polled", display)
         self._position: tuple[int, int] | None = None
         self._mask = 0
         self._frames = self._keys = self._pointer_events = 0
@@ -259,6 +261,18 @@ class X11Source:
     @property
     def size(self) -> tuple[int, int]:
         return self._grabber.size
+
+    @property
+    def reports_damage(self) -> bool:
+        """Whether the server has DAMAGE and XFixes 2 (every X.Org server does)."""
+        return self._damage is not None
+
+    async def wait_for_damage(self) -> list[Box]:
+        """See ``x11_damage.DamageWatcher.wait``; only when ``reports_damage``."""
+        if self._damage is None:
+            raise RuntimeError(f"X display {self.display} does not report damage")
+        with self._x_alive():
+            return await self._damage.wait()
 
     def resize(self, width: int, height: int) -> bool:
         """Never: the display belongs to whoever runs it (RandR resizing is not done)."""
@@ -348,6 +362,8 @@ class X11Source:
         self._capture_thread.submit(self._grabber.close).result()
         self._capture_thread.shutdown()
         self._clipboard.close()
+        if self._damage is not None:
+            self._damage.close()
 
 
 def _buttons(mask: int) -> Iterator[int]:
