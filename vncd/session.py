@@ -145,7 +145,7 @@ class Session:
         self.outbox: collections.deque[Event] = collections.deque()
         self.colour_map_pending = False
         self.picture_lost = False  # the viewer's picture is unusable: send all of it
-        self.builder = UpdateBuilder()
+        self.builder = UpdateBuilder(hub.shared_encodings)
         self.layout = ViewerLayout(hub.source, hub.bus, hub.last_resize, peer, self.forget_picture)
         self._cancel_scope: trio.CancelScope | None = None
 
@@ -321,7 +321,7 @@ class Session:
         frame, boxes = subscription.take_damage(pending.area if pending.damage else Box(0, 0, 0, 0))
         assert frame is not None
         boxes += [box.intersect(frame.box) for box in pending.refresh]
-        pixels = frame.pixels
+        pixels, serial = frame.pixels, frame.serial
         rectangles = []
         if (frame.width, frame.height) != self.layout.size:
             if Encoding.DESKTOP_SIZE in self.encodings:
@@ -329,10 +329,11 @@ class Session:
                 rectangles.append(desktop_size(frame.width, frame.height))
                 boxes = [frame.box]
             else:
-                pixels = fit(pixels, self.layout.size)
+                pixels, serial = fit(pixels, self.layout.size), None
                 boxes = [Box(0, 0, *self.layout.size)]
         rectangles += await self.builder.build(
             pixels,
+            serial,
             [box for box in boxes if not box.empty],
             self.pixel_format,
             choose_encoding(self.encodings, self.pixel_format, self.hub.encodings),
