@@ -30,12 +30,17 @@ class Channel:
                 return event
             self.conn.receive_data(await self.stream.receive_some(RECEIVE_CHUNK))
 
-    async def send(self, *events: Event) -> int:
-        """Send events as one write; returns the number of bytes written."""
-        data = b"".join(self.conn.send(event) for event in events)
+    def encode(self, *events: Event) -> bytes:
+        """The bytes for events, in order (the connection's state moves on at once)."""
+        return b"".join(self.conn.send(event) for event in events)
+
+    async def write(self, data: bytes) -> None:
         await self.stream.send_all(data)
         self.bytes_sent += len(data)
-        return len(data)
+
+    async def send(self, *events: Event) -> None:
+        """Send events as one write."""
+        await self.write(self.encode(*events))
 
     async def expect(self, kind: type[Event]) -> Event:
         event = await self.next_event()

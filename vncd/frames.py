@@ -169,14 +169,16 @@ class Subscription:
         if self._everything:
             self._everything = False
             self._region = Region()
-            whole = frame.box if within is None else frame.box.intersect(within)
-            if within is not None and not within.contains(frame.box):
-                self._region.add(frame.box)  # the rest stays due
-            return frame, [] if whole.empty else [whole]
+            self._region.add(frame.box)
         return frame, [box.intersect(frame.box) for box in self._region.take(within)]
 
-    def has_damage(self) -> bool:
-        return self._bus.latest is not None and (self._everything or bool(self._region))
+    def has_damage(self, within: Box | None = None) -> bool:
+        """Whether a frame exists with damage (inside ``within``) not taken yet."""
+        if self._bus.latest is None:
+            return False
+        if self._everything:
+            return within is None or not within.intersect(self._bus.latest.box).empty
+        return any(within is None or not box.intersect(within).empty for box in self._region.boxes)
 
 
 @attrs.frozen

@@ -44,6 +44,20 @@ class Box:
         x, y = min(self.x, other.x), min(self.y, other.y)
         return Box(x, y, max(self.right, other.right) - x, max(self.bottom, other.bottom) - y)
 
+    def subtract(self, other: Box) -> list[Box]:
+        """The parts of this box outside ``other``: at most four boxes (bands above and below,
+        then the pieces left and right of the overlap)."""
+        overlap = self.intersect(other)
+        if overlap.empty:
+            return [self]
+        parts = [
+            Box(self.x, self.y, self.width, overlap.y - self.y),
+            Box(self.x, overlap.bottom, self.width, self.bottom - overlap.bottom),
+            Box(self.x, overlap.y, overlap.x - self.x, overlap.height),
+            Box(overlap.right, overlap.y, self.right - overlap.right, overlap.height),
+        ]
+        return [part for part in parts if not part.empty]
+
     def contains(self, other: Box) -> bool:
         return (
             self.x <= other.x
@@ -101,11 +115,11 @@ class Region:
             self._boxes = [bounds]
 
     def take(self, within: Box | None = None) -> list[Box]:
-        """The boxes (clipped to ``within``) and start afresh; boxes that reach outside
-        ``within`` stay, whole, for a later update that covers them."""
+        """The boxes inside ``within`` (all of them when None), which leave the region; what
+        lies outside stays for a later update that covers it."""
+        boxes, self._boxes = self._boxes, []
         if within is None:
-            boxes, self._boxes = self._boxes, []
             return boxes
-        inside = [box.intersect(within) for box in self._boxes]
-        self._boxes = [box for box in self._boxes if not within.contains(box)]
-        return [box for box in inside if not box.empty]
+        # Not merged: a merge could cover ``within`` again and send it once more.
+        self._boxes = [part for box in boxes for part in box.subtract(within)]
+        return [inside for box in boxes if not (inside := box.intersect(within)).empty]

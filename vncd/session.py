@@ -16,7 +16,6 @@ import collections
 import logging
 import math
 
-import attrs
 import numpy as np
 import trio
 
@@ -25,7 +24,6 @@ from protocol import (
     ClientCutText,
     ConnectionClosed,
     EnableContinuousUpdates,
-    EndOfContinuousUpdates,
     Event,
     Fence,
     FramebufferUpdate,
@@ -50,6 +48,7 @@ from protocol.encodings.pseudo import desktop_size
 
 from .channel import Channel, Refused
 from .clipboard import ClipboardInbox
+from .fences import FenceFlag, FenceReplies
 from .frames import Subscription, Wakeup
 from .groups import leaves
 from .handshake import admit
@@ -57,63 +56,10 @@ from .hub import Hub
 from .input import InputState
 from .region import Box
 from .resize import ViewerLayout
+from .schedule import UpdateScheduler
 from .updates import UpdateBuilder, choose_encoding
 
 log = logging.getLogger(__name__)
-
-
-@attrs.frozen
-class _Decision:
-    send: bool
-    wait_until: float = math.inf
-
-
-@attrs.frozen
-class _Pending:
-    refresh: list[Box]
-    damage: bool = True
-    area: Box | None = None
-
-
-@attrs.define
-class UpdateScheduler:
-    """INTERIM (being replaced by vncd.schedule): answers requests only."""
-
-    max_fps: float
-    requested: bool = False
-    refresh: list[Box] = attrs.Factory(list)
-
-    def request(self, incremental: bool, box: Box) -> None:
-        self.requested = True
-        if not incremental:
-            self.refresh.append(box)
-
-    def encodings(self, numbers: object) -> bool:
-        return False
-
-    def continuous(self, enable: bool, box: Box) -> bool:
-        return False
-
-    def pong(self, now: float, payload: bytes) -> None:
-        pass
-
-    def ping(self, now: float) -> Fence | None:
-        return None
-
-    def sent(self, now: float, nbytes: int) -> None:
-        pass
-
-    def decide(self, now: float, has_damage: bool) -> _Decision:
-        return _Decision(self.requested and (has_damage or bool(self.refresh)))
-
-    def take(self, now: float) -> _Pending:
-        pending = _Pending(self.refresh)
-        self.refresh, self.requested = [], False
-        return pending
-
-
-def reply_to(fence: Fence) -> Fence | None:
-    return None
 
 
 #: A viewer must finish the handshake within this time, so idle half-open connections
@@ -141,6 +87,7 @@ class Session:
         self.wakeup = Wakeup()
         self.clipboard = ClipboardInbox(self.wakeup)
         self.scheduler = UpdateScheduler(max_fps=hub.max_fps)
+        self.fence_replies = FenceReplies()
         #: Non-pixel messages, in the order they must reach the viewer.
         self.outbox: collections.deque[Event] = collections.deque()
         self.colour_map_pending = False
@@ -225,6 +172,12 @@ class Session:
             self.handle(event)
 
     def handle(self, event: Event) -> None:
+        self.act_on(event)
+        # rfbproto "ClientFence": replies wait for the messages their flags say they follow.
+        self.outbox.extend(self.fence_replies.handled(event))
+        self.wakeup.set()
+
+    def act_on(self, event: Event) -> None:
         match event:
             case FramebufferUpdateRequest(incremental=incremental):
                 if not incremental:
@@ -237,7 +190,6 @@ class Session:
                 self.input.key(keysym, down)
             case PointerEvent(button_mask=mask, x=x, y=y):
                 self.input.pointer_event(x, y, mask)
-                return
             case SetPixelFormat(pixel_format=pixel_format):
                 self.pixel_format = pixel_format
                 self.colour_map_pending = not pixel_format.true_colour
@@ -246,44 +198,40 @@ class Session:
                 self.encodings = encodings
                 self.settings = settings_from_encodings(encodings)
                 self.layout.set_encodings(encodings)
-                if self.scheduler.encodings(encodings):
-                    # rfbproto 7.6.5: announces that we support continuous updates.
-                    self.outbox.append(EndOfContinuousUpdates())
+                self.outbox.extend(self.scheduler.encodings(trio.current_time(), encodings))
             case EnableContinuousUpdates(enable=enable):
                 box = Box(event.x, event.y, event.width, event.height)
-                if self.scheduler.continuous(enable, box):
-                    self.outbox.append(EndOfContinuousUpdates())
+                self.outbox.extend(self.scheduler.continuous(enable, box))
+            case Fence(flags=flags) if not flags & FenceFlag.REQUEST:
+                self.scheduler.pong(trio.current_time(), event.payload)
             case Fence():
-                reply = reply_to(event)
-                if reply is not None:
-                    self.outbox.append(reply)
-                else:
-                    self.scheduler.pong(trio.current_time(), event.payload)
+                pass  # a request: FenceReplies answers it in order
             case SetDesktopSize():
-                if not self.layout.resize(event, self.view_only):
-                    return
+                self.layout.resize(event, self.view_only)
             case ClientCutText(text=text):
                 # View-only viewers receive the desktop's clipboard but cannot set it.
                 if self.view_only:
                     log.debug("%s: clipboard from a view-only viewer ignored", self.peer)
                 else:
                     self.hub.clipboard.set_from_viewer(text, self.clipboard)
-                return
             case XvpMessage() | QemuAudio():
                 # We announce neither extension, so a viewer should not send them; accept
                 # them quietly rather than drop a viewer that does.
                 log.debug("%s: ignoring %s", self.peer, type(event).__name__)
-                return
             case _:
                 raise Refused(f"unexpected {type(event).__name__} after the handshake")
-        self.wakeup.set()
 
     # --- writer ---------------------------------------------------------------------
 
     async def write_loop(self, subscription: Subscription) -> None:
+        """Send what the outbox holds, and updates when the scheduler says so; else wait for
+        the reader, the frame bus or the clipboard (or the time the scheduler names)."""
         while True:
             now = trio.current_time()
-            has_damage = subscription.has_damage() or self.picture_lost or self.colour_map_pending
+            area = _bounds(self.scheduler.area)
+            has_damage = (
+                subscription.has_damage(area) or self.picture_lost or self.colour_map_pending
+            )
             decision = self.scheduler.decide(now, has_damage)
             out: list[Event] = list(self.outbox)
             self.outbox.clear()
@@ -293,34 +241,42 @@ class Session:
                 # rfbproto: an update with ExtendedDesktopSize carries no pixel data, so it
                 # goes alone, ahead of the pixels (and answers even without a request).
                 out.append(FramebufferUpdate(self.layout.take_news()))
-            update = None
+            updated = False
             if decision.send and self.hub.bus.latest is not None:
                 if self.colour_map_pending:
                     self.colour_map_pending = False
                     out.append(SetColourMapEntries(0, colour_map_entries()))
-                update = await self.build_update(subscription, now)
-                if update is not None:
-                    out.append(update)
-            if update is not None and (ping := self.scheduler.ping(now)) is not None:
-                out.append(ping)
-            if out:
-                sent = await self.channel.send(*out)
-                if update is not None:
-                    self.scheduler.sent(trio.current_time(), sent)
+                out.append(await self.build_update(subscription, now))
+                updated = True
+            if not out:
+                with trio.move_on_at(math.inf if decision.until is None else decision.until):
+                    await self.wakeup.wait()
                 continue
-            with trio.move_on_at(decision.wait_until):
-                await self.wakeup.wait()
+            data = self.channel.encode(*out)
+            if updated:
+                # The ping follows the update: its answer says the viewer has processed it.
+                self.scheduler.sent(now, self.channel.bytes_sent + len(data))
+                if (ping := self.scheduler.ping(now)) is not None:
+                    data += self.channel.encode(ping)
+            await self.channel.write(data)
+            self.scheduler.sent(trio.current_time(), self.channel.bytes_sent)
 
-    async def build_update(
-        self, subscription: Subscription, now: float
-    ) -> FramebufferUpdate | None:
+    async def build_update(self, subscription: Subscription, now: float) -> FramebufferUpdate:
+        """The update the scheduler allowed: damage inside its area, and the refreshed areas
+        whole (an update with no rectangles answers a request for an empty area)."""
         pending = self.scheduler.take(now)
         if self.picture_lost:
             self.picture_lost = False
             subscription.add_damage(None)
-        frame, boxes = subscription.take_damage(pending.area if pending.damage else Box(0, 0, 0, 0))
-        assert frame is not None
-        boxes += [box.intersect(frame.box) for box in pending.refresh]
+        frame = self.hub.bus.latest
+        assert frame is not None  # the writer checked
+        refresh = [box.intersect(frame.box) for box in pending.refresh]
+        for box in refresh:
+            subscription.take_damage(box)  # sent whole anyway
+        boxes = refresh
+        if pending.area:
+            frame, damage = subscription.take_damage(_bounds(pending.area))
+            boxes += damage
         pixels, serial = frame.pixels, frame.serial
         rectangles = []
         if (frame.width, frame.height) != self.layout.size:
@@ -339,7 +295,17 @@ class Session:
             choose_encoding(self.encodings, self.pixel_format, self.hub.encodings),
             self.settings,
         )
-        return FramebufferUpdate(rectangles) if rectangles else None
+        return FramebufferUpdate(rectangles)
+
+
+def _bounds(boxes: tuple[Box, ...]) -> Box:
+    """The box holding all of ``boxes`` (an empty box when there are none)."""
+    if not boxes:
+        return Box(0, 0, 0, 0)
+    bounds = boxes[0]
+    for box in boxes[1:]:
+        bounds = bounds.union(box)
+    return bounds
 
 
 def fit(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:

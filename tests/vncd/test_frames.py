@@ -78,13 +78,25 @@ def test_region_with_too_many_boxes_becomes_their_bounds() -> None:
     assert region.boxes == [Box(0, 0, MAX_BOXES * 200 + 1, MAX_BOXES * 200 + 1)]
 
 
-def test_region_take_within_keeps_what_reaches_outside() -> None:
+def test_region_take_within_keeps_what_lies_outside() -> None:
     region = Region()
     region.add(Box(0, 0, 10, 10))
     region.add(Box(500, 500, 10, 10))
     assert region.take(Box(0, 0, 100, 100)) == [Box(0, 0, 10, 10)]
     assert region.boxes == [Box(500, 500, 10, 10)]
-    assert region.take() == [Box(500, 500, 10, 10)] and not region
+    assert region.take(Box(505, 0, 100, 1000)) == [Box(505, 500, 5, 10)]
+    assert region.boxes == [Box(500, 500, 5, 10)]
+    assert region.take() == [Box(500, 500, 5, 10)] and not region
+
+
+def test_box_subtract_leaves_exactly_the_outside() -> None:
+    box, hole = Box(0, 0, 10, 10), Box(3, 4, 2, 3)
+    parts = box.subtract(hole)
+    covered = np.zeros((10, 10), int)
+    for part in [*parts, hole]:
+        covered[part.slices()] += 1
+    assert (covered == 1).all() and len(parts) == 4
+    assert box.subtract(Box(20, 20, 5, 5)) == [box] and box.subtract(box) == []
 
 
 @pytest.fixture
