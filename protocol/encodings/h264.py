@@ -17,6 +17,8 @@ Choices the spec leaves open:
   and noVNC crop them.
 - Colour: full-range BT.709 with the sRGB transfer, written into the SPS as the spec asks;
   the decoder converts with whatever the stream signals.
+- One slice per frame: the spec allows more, but noVNC 1.7 decodes each slice as a frame of
+  its own (see ``_EncoderContext.open``).
 - Clients: the decoded picture is RGB whatever the client's PixelFormat, so the encoder only
   serves 32-bpp true-colour clients (``H264Encoder.supports``), which is what the viewers that
   implement H.264 use.
@@ -121,6 +123,14 @@ class _EncoderContext:
         codec.max_b_frames = 0
         # No periodic intra frames: the transport is reliable, and a context starts with one.
         codec.gop_size = 1 << 30
+        # One thread, hence one slice per frame. tune=zerolatency turns on x264's sliced
+        # threads, which cut every frame into one slice per thread; noVNC 1.7's H264Parser
+        # hands each slice NAL unit to WebCodecs as a frame of its own, so it showed only a
+        # frame's last slice (the rest of the screen flat green). Frame threads instead would
+        # hold each frame back by one frame per extra thread. Measured on this 2-core machine
+        # for a 1920x1080 frame: about 1 ms more x264 time than two sliced threads on idle
+        # cores (delta frames ~3 -> ~4 ms), nothing on one core. test_h264.py guards this.
+        codec.thread_count = 1
         codec.options = {
             "preset": "ultrafast",
             "tune": "zerolatency",  # no lookahead, no frame threads: one packet per frame

@@ -13,6 +13,8 @@ from urllib.parse import urlencode
 import numpy as np
 from PIL import Image
 
+from tests.protocol.roundtrip import psnr
+
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
@@ -47,6 +49,15 @@ def wait_for_pixels(page: Page, expected: np.ndarray, timeout: float = 10.0) -> 
         if np.array_equal(pixels, expected) or time.monotonic() > deadline:
             return pixels
         time.sleep(0.2)
+
+
+def wait_for_psnr(page: Page, truth: np.ndarray, bound: float, timeout: float = 10.0) -> float:
+    """Poll the screen until it is within ``bound`` dB of ``truth`` (lossy encodings); returns
+    the last PSNR either way, for the caller's assertion."""
+    deadline = time.monotonic() + timeout
+    while (quality := psnr(screen_pixels(page), truth)) < bound and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return quality
 
 
 def screen_point(page: Page, x: int, y: int) -> tuple[int, int]:

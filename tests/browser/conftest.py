@@ -1,16 +1,19 @@
 """Fixtures for the browser tests: Debian's Chromium driven by Playwright, and `vncd run`
-processes that can be stopped and started again on the same port (the page must reconnect)."""
+processes that can be stopped and started again on the same port (the page must reconnect).
+
+Whatever they need and lack skips them on a developer's machine and fails them under CI
+(tests.requirements.unavailable): CI installs everything, so a skip there would hide them."""
 
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.interop.vncd_process import VncdProcess, vncd_launcher
+from tests.requirements import unavailable, which
 from tests.vncd._xvfb import private_xvfb
 
 CHROMIUM = "/usr/bin/chromium"
@@ -28,7 +31,7 @@ WEB = Path(__file__).parents[2] / "web"
 
 try:
     from playwright import sync_api
-except ImportError:  # ./scripts/test installs it; the tests say so and skip
+except ImportError:  # ./scripts/test installs it; the `browser_requirements` fixture says so
     sync_api = None
 
 
@@ -40,7 +43,7 @@ def missing_requirements() -> str | None:
         return f"{CHROMIUM} is missing (Debian package chromium)"
     if not (WEB / "node_modules/@novnc/novnc/core/rfb.js").is_file():
         return "noVNC is not installed: run `npm ci` in web/"
-    tools = [tool for tool in ("xterm", "xdotool", "xclip") if not shutil.which(tool)]
+    tools = [tool for tool in ("Xvfb", "xwd", "xterm", "xdotool", "xclip") if not which(tool)]
     return f"tools missing: {', '.join(tools)}" if tools else None
 
 
@@ -49,10 +52,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[sync_api.Browser]:
-    """One Chromium for the whole run (each test gets a fresh context: no shared storage)."""
+def browser_requirements() -> None:
+    """Skip (fail under CI) unless everything the browser tests use is installed. Every
+    fixture that starts something depends on it, so the reason is always this one."""
     if reason := missing_requirements():
-        pytest.skip(reason)
+        unavailable(reason)
+
+
+@pytest.fixture(scope="session")
+def browser(browser_requirements: None) -> Iterator[sync_api.Browser]:
+    """One Chromium for the whole run (each test gets a fresh context: no shared storage)."""
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         yield browser
@@ -60,7 +69,7 @@ def browser() -> Iterator[sync_api.Browser]:
 
 
 @pytest.fixture
-def xvfb() -> Iterator[str]:
+def xvfb(browser_requirements: None) -> Iterator[str]:
     """A private Xvfb of the interop tests' size (1024x768); yields its display name."""
     with private_xvfb(1024, 768) as display:
         yield display

@@ -3,6 +3,7 @@ shows is what the X display shows, and keys, clicks and the clipboard get throug
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -10,16 +11,15 @@ import numpy as np
 import pytest
 from Xlib import X, display
 
+from protocol.encodings import Encoding
 from tests.interop.vncd_process import x11_source
 from tests.interop.xclients import busy_desktop, typing_terminal, wait_for_line
 from tests.interop.xpaint import paint_root, varied_scene
 from tests.interop.xwd import xwd_root
 from tests.protocol.roundtrip import psnr
+from tests.requirements import unavailable
 from tests.vncd.certificates import make_certificate, tls_config
 from tests.vncd.xclipboard import clipboard_bytes, copied
-
-pytest.importorskip("playwright", reason="playwright is not installed (./scripts/test installs it)")
-from playwright.sync_api import Page, expect
 
 from .client import (
     CANVAS,
@@ -27,8 +27,15 @@ from .client import (
     screen_pixels,
     screen_point,
     wait_for_pixels,
+    wait_for_psnr,
     wait_for_state,
 )
+from .wire import JPEG, record_rfb, recording, sockets_opened, tight_compression
+
+try:
+    from playwright.sync_api import Page, expect
+except ImportError:  # ./scripts/test installs it
+    unavailable("playwright is not installed (./scripts/test installs it)")
 
 pytestmark = pytest.mark.browser
 
@@ -72,17 +79,34 @@ def test_https_page_connects_over_wss(xvfb, vncd, page: Page, tmp_path: Path):
 
 
 def test_photo_content_arrives_as_high_quality_jpeg(xvfb, vncd, page: Page):
-    """Quality 9 is JPEG quality 100 at 4:4:4 (about 52 dB here); level 7 gives about 35 dB,
-    so the bound also shows that the page's quality setting reached the server."""
+    """noVNC's own encoding list (Tight first) at quality 9: the scene's noise block arrives as
+    Tight rectangles of JPEG compression (read from the recorded stream), and what the page
+    shows there is within 45 dB of the screen. Quality 9 is JPEG quality 100 at 4:4:4 (about
+    52 dB here); level 7 gives about 35 dB, so the bound shows that the page's quality setting
+    reached the server, and the recording that the bound was not met by lossless data."""
     paint_root(xvfb, varied_scene(1024, 768))
     server = vncd(x11_source(xvfb))
+    record_rfb(page)
     open_client(page, server.url(), quality=9)
     wait_for_state(page, "connected")
     truth = xwd_root(xvfb)
-    deadline = time.monotonic() + 10
-    while (quality := psnr(screen_pixels(page), truth)) < 45 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    noise = np.zeros(truth.shape[:2], bool)
+    noise[768 // 2 :, : 1024 // 3] = True  # varied_scene's random pixels: photo-like
+    quality = wait_for_psnr(page, truth, 45)
     assert quality >= 45, f"PSNR {quality:.1f} dB"
+
+    record = recording(page)
+    assert Encoding.JPEG_QUALITY_LEVEL_9 in record.encoding_lists[-1]
+    rectangles = record.pixel_rectangles()
+    jpeg = [
+        index
+        for index, rectangle in enumerate(rectangles)
+        if rectangle.encoding == Encoding.TIGHT and tight_compression(rectangle) == JPEG
+    ]
+    by_jpeg = np.isin(record.last_painter(1024, 768), jpeg)
+    assert by_jpeg[noise].all(), f"{np.count_nonzero(~by_jpeg[noise])} noise pixels not JPEG"
+    shown = screen_pixels(page)
+    assert 45 <= psnr(shown[by_jpeg], truth[by_jpeg]) < float("inf")
 
 
 def test_keys_reach_an_xterm_unless_view_only(xvfb, vncd, page: Page, tmp_path: Path):
@@ -199,19 +223,51 @@ def test_password_in_the_url_connects_and_leaves_the_address_bar(vncd, page: Pag
     assert "quality=3" in page.url
 
 
-def test_reconnects_after_the_server_comes_back(vncd, page: Page):
+def test_reconnects_backing_off_1_2_4_up_to_30_seconds(vncd, page: Page):
+    """README: the page reconnects by itself after a drop, waiting 1, 2, 4, ... up to 30 s,
+    and the Connect / Disconnect button overrides it. The page's timers run on Playwright's
+    fake clock, advanced by hand, so each wait is checked to the millisecond: no attempt
+    1 ms before it is due, one attempt when it is. Connection attempts are real."""
     server = vncd(DEMO)
+    record_rfb(page)  # counts the page's WebSockets
+    page.clock.install()
     open_client(page, server.url())
     wait_for_state(page, "connected")
-    server.stop()
-    wait_for_state(page, "retrying")
-    expect(page.locator("#status")).to_contain_text("Retrying in")
-    server.start()
-    wait_for_state(page, "connected", timeout=20)
+    page.clock.pause_at(page.evaluate("Date.now()") + 1000)
+    status = page.locator("#status-text")
+    assert sockets_opened(page) == 1
 
-    # The button disconnects for good, and connects again.
+    server.stop()
+    for seconds in (1, 2, 4, 8, 16, 30, 30):
+        attempts = sockets_opened(page)
+        expect(status).to_have_text(re.compile(rf"Retrying in {seconds} s$"))
+        page.clock.run_for(seconds * 1000 - 1)
+        expect(status).to_have_text(re.compile(r"Retrying in 1 s$"))
+        assert sockets_opened(page) == attempts, f"reconnected before {seconds} s"
+        page.clock.run_for(1)
+        assert sockets_opened(page) == attempts + 1, f"no reconnection after {seconds} s"
+
+    # The server is back: the next attempt connects, and the next drop starts afresh at 1 s.
+    expect(status).to_have_text(re.compile(r"Retrying in 30 s$"))
+    server.start()
+    page.clock.run_for(30_000)
+    wait_for_state(page, "connected")
+    server.stop()
+    expect(status).to_have_text(re.compile(r"Retrying in 1 s$"))
+    page.clock.run_for(1000)
+    expect(status).to_have_text(re.compile(r"Retrying in 2 s$"))
+
+    # The button does not wait.
+    server.start()
+    page.get_by_role("button", name="Reconnect now").click()
+    wait_for_state(page, "connected")
+
+    # Disconnecting stops reconnection for good; Connect connects again.
     page.get_by_role("button", name="Disconnect").click()
     wait_for_state(page, "disconnected")
+    attempts = sockets_opened(page)
+    page.clock.run_for(120_000)
+    assert sockets_opened(page) == attempts
     page.get_by_role("button", name="Connect", exact=True).click()
     wait_for_state(page, "connected")
 

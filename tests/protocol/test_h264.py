@@ -24,10 +24,14 @@ from protocol._pixelformat import BGRX
 from protocol.encodings import h264
 from protocol.encodings._base import CHUNK, EncodeSettings
 from protocol.encodings._registry import DECODERS, ENCODERS, Encoding
+from tests.requirements import unavailable
 
 from .roundtrip import FORMATS, NEED, RGB565, cut_lists, feed, psnr, split, through_the_wire
 
-av = pytest.importorskip("av")  # h264 imports without it, but then registers nothing
+try:
+    import av
+except ImportError:  # h264 imports without it, but then registers nothing
+    unavailable("PyAV is not installed: pip install -e '.[h264]'", extra="h264")
 
 DEFAULT = EncodeSettings()
 TEXT = np.ascontiguousarray(text_desktop()[60:252, 48:304])  # editor window, 256x192
@@ -114,6 +118,24 @@ def test_wire_layout_baseline_annex_b_with_colour_description() -> None:
         1,  # BT.709 primaries
         13,  # IEC 61966-2-1
     )
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 800), (1920, 1080), (256, 192)])
+def test_every_frame_is_one_slice(width: int, height: int) -> None:
+    """noVNC 1.7 (core/decoders/h264.js) cuts the Annex B data into frames at every slice NAL
+    unit and gives each piece to WebCodecs as a frame of its own, so a frame of several slices
+    shows only its last slice there (a 1280x800 screen was half flat green). x264's sliced
+    threads (tune=zerolatency) make one slice per thread: this fails on any machine with more
+    than one core if the encoder lets x264 thread its slices again."""
+    base = np.ascontiguousarray(photo()[:height, :width])
+    encoder = h264.H264Encoder()
+    for step in range(3):  # the intra frame, then delta frames with a change
+        frame = base.copy()
+        frame[40 * step : 40 * step + 30, 100:700] = (200, 30 * step, 90, 0)
+        [rectangle] = encoder.encode(frame, 0, 0, BGRX, DEFAULT)
+        types = nal_types(rectangle.payload[8:])
+        slices = [t for t in types if t in (1, 5)]  # coded slice: non-IDR, IDR
+        assert slices == [5 if step == 0 else 1], f"frame {step}: NAL unit types {types}"
 
 
 @pytest.mark.parametrize(

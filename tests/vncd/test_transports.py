@@ -20,6 +20,7 @@ from protocol import (
 )
 from vncd.server import where_to_connect
 from vncd.transports import Transports, WebRoot, WebSocketSettings
+from vncd.transports.dispatch import BROWSER_DETECT_SECONDS
 
 from .netharness import GREETING, Running, receive_all, receive_exactly, rfb_handshake, running_vncd
 from .viewer import Viewer
@@ -116,6 +117,22 @@ async def test_detection_delays_viewers_by_detect_ms_and_browsers_not_at_all() -
         await time_to_http_answer(running)  # warm up
         http = statistics.median([await time_to_http_answer(running) for _ in range(10)])
     assert http < 0.2, f"a browser waited {http * 1000:.0f} ms of the 1000 ms window"
+
+
+async def test_a_host_running_a_browser_gets_a_longer_window() -> None:
+    """A browser opens sockets ahead of need and may write on them long after detect_ms:
+    once a host has fetched a page, its silent connections wait BROWSER_DETECT_SECONDS
+    before they are greeted, so a late request is still served as HTTP."""
+    async with running_vncd() as running:
+        assert await time_to_greeting(running) < BROWSER_DETECT_SECONDS / 2
+        await time_to_http_answer(running)  # this host now runs a browser
+        late = await running.connect()
+        async with late:
+            await trio.sleep(0.3)  # silent for six windows
+            await late.send_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            with trio.fail_after(5):
+                assert (await late.receive_some(4096)).startswith(b"HTTP/1.1 200")
+        assert await time_to_greeting(running) >= BROWSER_DETECT_SECONDS
 
 
 # --- Browser-only mode, silent clients --------------------------------------------------

@@ -18,6 +18,32 @@ log = logging.getLogger(__name__)
 
 MODES = ("auto", "rfb", "websocket")
 
+#: A host that fetched a page from us this recently is running a browser...
+BROWSER_MEMORY_SECONDS = 60.0
+#: ...so its silent connections get this long before they are greeted as VNC viewers: a busy
+#: browser opens sockets ahead of need (preconnects) and may write its request on them much
+#: later than ``detect_ms``.
+BROWSER_DETECT_SECONDS = 1.0
+#: Hosts remembered at most (the oldest is forgotten first), so memory stays bounded.
+BROWSER_HOSTS = 1024
+
+
+@attrs.define
+class RecentBrowsers:
+    """The hosts that made HTTP requests lately, and when."""
+
+    _seen: dict[str, float] = attrs.Factory(dict)
+
+    def saw(self, host: str, now: float) -> None:
+        self._seen.pop(host, None)
+        self._seen[host] = now  # dicts keep insertion order: the oldest come first
+        while len(self._seen) > BROWSER_HOSTS:
+            del self._seen[next(iter(self._seen))]
+
+    def recent(self, host: str, now: float) -> bool:
+        seen = self._seen.get(host)
+        return seen is not None and now - seen < BROWSER_MEMORY_SECONDS
+
 
 @attrs.frozen
 class Transports:
@@ -33,6 +59,7 @@ class Transports:
     web: WebRoot
     websocket: WebSocketSettings
     tls: ssl.SSLContext | None = None
+    browsers: RecentBrowsers = attrs.Factory(RecentBrowsers)
 
     @property
     def scheme(self) -> str:
@@ -51,8 +78,16 @@ async def serve_connection(
         return
     # Browsers speak first: in "websocket" mode there is no viewer to greet, so wait for a
     # request as long as HTTP would.
-    window = transports.detect_seconds if transports.mode == "auto" else REQUEST_SECONDS
+    host = peer_host(stream)
+    if transports.mode == "websocket":
+        window = REQUEST_SECONDS
+    elif transports.browsers.recent(host, trio.current_time()):
+        window = max(transports.detect_seconds, BROWSER_DETECT_SECONDS)
+    else:
+        window = transports.detect_seconds
     sniffed = await sniff(stream, window)
+    if sniffed.kind is Kind.HTTP or sniffed.kind is Kind.TLS:
+        transports.browsers.saw(host, trio.current_time())
     if sniffed.kind is Kind.TLS:
         if transports.tls is None:
             log.info("%s: TLS client, but no [tls] certificate is configured: closing", peer)
@@ -68,6 +103,14 @@ async def serve_connection(
                 await tls.aclose()  # close_notify, when the peer still listens
     else:
         await _serve_detected(stream, sniffed, transports, peer, False, run_rfb)
+
+
+def peer_host(stream: trio.abc.Stream) -> str:
+    """The address the connection comes from ("" when the stream has no socket)."""
+    try:
+        return str(stream.socket.getpeername()[0])
+    except (AttributeError, OSError, IndexError):
+        return ""
 
 
 async def _serve_detected(
