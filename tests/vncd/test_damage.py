@@ -21,6 +21,7 @@ from Xlib.xobject.drawable import Drawable
 
 from tests.requirements import require_programs
 from vncd import keysyms
+from vncd.frames import FrameBus, Wakeup
 from vncd.region import MAX_BOXES, Box
 from vncd.sources import DemoSource, SourceError, X11Source
 
@@ -412,3 +413,36 @@ def test_without_damage_the_source_is_polled(display: str, monkeypatch: pytest.M
         assert not source.reports_damage
         with pytest.raises(RuntimeError, match="does not report damage"):
             trio.run(source.wait_for_damage)
+
+
+async def test_x_damage_drives_the_frame_bus(
+    source: X11Source, painter: Xlib.display.Display
+) -> None:
+    """The bus captures once for a new subscriber, then only when X reports damage: nothing on
+    a static screen, at once (well inside one frame period) after a drawing."""
+    await settle(source)
+    bus = FrameBus(source, max_fps=60)
+    wakeup = Wakeup()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(bus.run)
+        subscription = bus.subscribe(wakeup)
+        with trio.fail_after(TIMEOUT):
+            while not subscription.has_damage():
+                await wakeup.wait()
+        subscription.take_damage()
+        captured = bus.statistics().frames_captured
+        with trio.move_on_after(2 * QUIET):
+            await wakeup.wait()
+        assert bus.statistics().frames_captured == captured, "a static screen was captured"
+        drawn = Box(300, 200, 64, 48)
+        started = time.perf_counter()
+        fill(painter, painter.screen().root, drawn, 0x3366CC)
+        with trio.fail_after(TIMEOUT):
+            while not subscription.has_damage():
+                await wakeup.wait()
+        latency = time.perf_counter() - started
+        frame, boxes = subscription.take_damage()
+        assert boxes == [drawn]  # exact: found once, on the bus
+        assert (frame.pixels[drawn.slices()][..., :3] == (0xCC, 0x66, 0x33)).all()
+        assert latency < 0.5, latency
+        nursery.cancel_scope.cancel()

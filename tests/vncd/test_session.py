@@ -8,6 +8,10 @@ import trio
 
 from protocol import (
     ClientCutText,
+    EnableContinuousUpdates,
+    EndOfContinuousUpdates,
+    Fence,
+    FramebufferUpdate,
     KeyEvent,
     PixelFormat,
     PointerEvent,
@@ -20,6 +24,7 @@ from protocol.encodings import ENCODERS, Encoding
 from protocol.encodings.pseudo import ResizeReason, ResizeStatus, ScreenLayout, screen_layout
 from tests.protocol.roundtrip import psnr
 from vncd.clipboard import POLL_SECONDS
+from vncd.fences import FenceFlag
 from vncd.resize import MAX_DESKTOP_SIDE
 from vncd.sources.base import SourceError
 from vncd.sources.demo import DemoSource
@@ -466,3 +471,112 @@ async def test_demo_desktop_is_redrawn_at_the_requested_size():
         await viewer.next_update()
         np.testing.assert_array_equal(viewer.framebuffer.pixels[..., :3], source.capture()[..., :3])
         assert source.size == (480, 200)
+
+
+# --- flow control: continuous updates and fences (rfbproto 7.5.8, 7.5.9, 7.6.5, 7.6.7) -----
+
+FLOW = (Encoding.RAW, Encoding.FENCE, Encoding.CONTINUOUS_UPDATES)
+
+
+async def next_message_of(viewer, kind: type | tuple[type, ...]):
+    """The next message, which must be a ``kind``."""
+    with trio.fail_after(5):
+        message = await viewer.next_message()
+    assert isinstance(message, kind), message
+    return message
+
+
+async def next_answering_pings(viewer, kind: type = FramebufferUpdate):
+    """The next message but the server's pings (fences asking for an answer, which are
+    answered); it must be a ``kind``."""
+    while True:
+        message = await next_message_of(viewer, (Fence, kind))
+        if isinstance(message, kind):
+            return message
+        await viewer.send(Fence(message.flags & ~FenceFlag.REQUEST, message.payload))
+
+
+async def test_continuous_updates_flow_without_requests_until_disabled(autojump_clock):
+    source = ArraySource()
+    async with running_hub(source) as hub:
+        viewer = hub.connect()
+        await viewer.handshake(encodings=FLOW)
+        # Announced: a fence (the first round-trip probe), then EndOfContinuousUpdates.
+        probe = await next_message_of(viewer, Fence)
+        assert probe.flags == FenceFlag.REQUEST | FenceFlag.BLOCK_BEFORE
+        await next_message_of(viewer, EndOfContinuousUpdates)
+        await viewer.send(Fence(FenceFlag.BLOCK_BEFORE, probe.payload))  # our answer
+        await viewer.send(EnableContinuousUpdates(True, 0, 0, 200, 120))
+        await next_answering_pings(viewer)  # the whole screen, which it lacks
+        for value in range(3):  # no FramebufferUpdateRequest from here on
+            source.pixels[10:20, 30:40] = value
+            update = await next_answering_pings(viewer)
+            [rectangle] = update.rectangles
+            assert (rectangle.x, rectangle.y, rectangle.width, rectangle.height) == (30, 10, 10, 10)
+        assert same_pixels(viewer.framebuffer, source)
+        await viewer.send(EnableContinuousUpdates(False, 0, 0, 200, 120))
+        await next_answering_pings(viewer, EndOfContinuousUpdates)
+        source.pixels[0, 0] ^= 1
+        with trio.move_on_after(1):
+            message = await viewer.next_message()
+            pytest.fail(f"an update without continuous updates or a request: {message}")
+
+
+async def test_continuous_updates_only_cover_their_area(autojump_clock):
+    source = ArraySource()
+    async with running_hub(source) as hub:
+        viewer = hub.connect()
+        await viewer.handshake(encodings=FLOW)
+        await next_message_of(viewer, Fence)
+        await next_message_of(viewer, EndOfContinuousUpdates)
+        await viewer.request(incremental=False)
+        await next_answering_pings(viewer)
+        await viewer.send(EnableContinuousUpdates(True, 0, 0, 100, 120))
+        source.pixels[5, 150] ^= 1  # outside: stays pending
+        source.pixels[5, 50] ^= 1  # inside
+        update = await next_answering_pings(viewer)
+        assert all(r.x + r.width <= 100 for r in update.rectangles)
+        assert viewer.framebuffer.pixels[5, 50, 0] == source.pixels[5, 50, 0]
+        assert viewer.framebuffer.pixels[5, 150, 0] != source.pixels[5, 150, 0]
+        await viewer.send(EnableContinuousUpdates(True, 0, 0, 200, 120))  # now all of it
+        update = await next_answering_pings(viewer)
+        assert all(r.x >= 100 for r in update.rectangles)
+        assert same_pixels(viewer.framebuffer, source)
+
+
+async def test_viewer_fences_are_answered_with_their_payload():
+    async with running_hub(ArraySource()) as hub:
+        viewer = hub.connect()
+        await viewer.handshake(encodings=FLOW)
+        await next_message_of(viewer, Fence)
+        await next_message_of(viewer, EndOfContinuousUpdates)
+        flags = FenceFlag.REQUEST | FenceFlag.BLOCK_BEFORE | FenceFlag.BLOCK_AFTER | (1 << 5)
+        await viewer.send(Fence(flags, b"order 66"))
+        reply = await next_message_of(viewer, Fence)
+        assert reply == Fence(FenceFlag.BLOCK_BEFORE | FenceFlag.BLOCK_AFTER, b"order 66")
+
+
+async def test_continuous_updates_are_offered_only_with_fences():
+    async with running_hub(ArraySource()) as hub:
+        viewer = hub.connect()
+        await viewer.handshake(encodings=(Encoding.RAW, Encoding.CONTINUOUS_UPDATES))
+        update = await viewer.full_update()  # the first message is the answer, nothing before
+        assert update.rectangles
+
+
+async def test_viewers_with_the_same_settings_share_one_encoding():
+    source = ArraySource()
+    async with running_hub(source) as hub:
+        viewers = [hub.connect() for _ in range(3)]
+        for viewer in viewers:
+            await viewer.handshake(encodings=(Encoding.HEXTILE,))
+            await viewer.full_update()
+        shared = hub.hub.shared_encodings
+        misses = shared.misses
+        for viewer in viewers:
+            await viewer.request()
+        source.pixels[40:60, 40:90] = 77
+        for viewer in viewers:
+            await viewer.next_update()
+            assert same_pixels(viewer.framebuffer, source)
+        assert shared.misses == misses + 1 and shared.hits >= 2
