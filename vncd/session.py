@@ -65,6 +65,10 @@ log = logging.getLogger(__name__)
 #: A viewer must finish the handshake within this time, so idle half-open connections
 #: cannot hold connection slots.
 HANDSHAKE_SECONDS = 30.0
+#: Replies (fence answers, EndOfContinuousUpdates) a viewer may have waiting in the outbox:
+#: a viewer that keeps asking but never reads is not read from either once this many wait,
+#: so its requests cannot grow the server's memory.
+MAX_OUTBOX = 256
 
 
 class Session:
@@ -90,6 +94,7 @@ class Session:
         self.fence_replies = FenceReplies()
         #: Non-pixel messages, in the order they must reach the viewer.
         self.outbox: collections.deque[Event] = collections.deque()
+        self.outbox_taken = Wakeup()  # the writer took the outbox: the reader may go on
         self.colour_map_pending = False
         self.picture_lost = False  # the viewer's picture is unusable: send all of it
         self.builder = UpdateBuilder(hub.shared_encodings)
@@ -164,6 +169,8 @@ class Session:
 
     async def read_loop(self, cancel_scope: trio.CancelScope) -> None:
         while True:
+            while len(self.outbox) >= MAX_OUTBOX:
+                await self.outbox_taken.wait()
             event = await self.channel.next_event()
             if isinstance(event, ConnectionClosed):
                 log.info("%s: viewer disconnected", self.peer)
@@ -235,6 +242,7 @@ class Session:
             decision = self.scheduler.decide(now, has_damage)
             out: list[Event] = list(self.outbox)
             self.outbox.clear()
+            self.outbox_taken.set()
             if (text := self.clipboard.take()) is not None:
                 out.append(ServerCutText(text))
             if self.layout.due():

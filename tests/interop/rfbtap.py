@@ -8,7 +8,9 @@ Two state machines mirror each conversation: a ``ServerConnection`` parses the v
 and a ``ClientConnection`` parses vncd's; every event one of them parses is also "sent" on the
 other, so both walk the same phases (and the client side learns the viewer's SetPixelFormat,
 which sizes rectangle payloads). A chunk is parsed before it is forwarded, so the answer to a
-message is never parsed before the message itself.
+message is never parsed before the message itself: ``messages`` lists both directions in an
+order that respects cause and effect (a fence's answer after the fence, an update sent in reply
+to a request after the request), which is what flow-control tests read.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from protocol import (
     NEED_DATA,
     ClientConnection,
     ConnectionClosed,
+    Event,
     FramebufferUpdate,
     PixelFormat,
     Rectangle,
@@ -42,6 +45,14 @@ _CHUNK = 1 << 16
 _TAP_PORTS = range(6400, 6900)
 
 
+@attrs.frozen
+class Message:
+    """One parsed message, and which side sent it."""
+
+    from_viewer: bool
+    event: Event
+
+
 @attrs.define
 class Recording:
     """What passed through the tap on one connection, in order."""
@@ -49,6 +60,8 @@ class Recording:
     encoding_lists: list[tuple[int, ...]] = attrs.Factory(list)
     pixel_formats: list[PixelFormat] = attrs.Factory(list)
     rectangles: list[Rectangle] = attrs.Factory(list)
+    #: Every message parsed, both directions, in causal order.
+    messages: list[Message] = attrs.Factory(list)
     error: str | None = None
 
     def pixel_rectangles(self) -> list[Rectangle]:
@@ -96,13 +109,14 @@ class _Mirror:
                 while (event := parser.next_event()) is not NEED_DATA:
                     if isinstance(event, ConnectionClosed):
                         return
-                    self._record(event)
+                    self._record(event, from_viewer)
                     other.send(event)
             except Exception as error:  # any failure is the test's to report, not the pump's
                 side = "viewer" if from_viewer else "vncd"
                 self.recording.error = f"the tap cannot follow what {side} sent: {error!r}"
 
-    def _record(self, event: object) -> None:
+    def _record(self, event: Event, from_viewer: bool) -> None:
+        self.recording.messages.append(Message(from_viewer, event))
         match event:
             case SetEncodings(encodings=encodings):
                 self.recording.encoding_lists.append(tuple(encodings))
