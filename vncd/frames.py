@@ -295,8 +295,14 @@ class FrameBus:
                 if now < self._next_capture:
                     # The frame clock: what changes meanwhile is caught by this capture.
                     await trio.sleep_until(self._next_capture)
-                    now = self._next_capture
-                self._next_capture = now + self._interval
+                if now >= self._next_capture + self._interval:
+                    # A slot went unused: the clock restarts here, so a change after a quiet
+                    # spell is captured at once.
+                    self._next_capture = now + self._interval
+                else:
+                    # While changes keep coming the slots stay on their grid, so changes at
+                    # max_fps with some jitter are all caught (a late one takes its slot).
+                    self._next_capture += self._interval
                 await self.capture_now()
 
     async def _follow_damage(self) -> None:

@@ -3,6 +3,7 @@ access rules and the set of live sessions."""
 
 from __future__ import annotations
 
+import collections
 from typing import TYPE_CHECKING
 
 import attrs
@@ -11,7 +12,7 @@ from .clipboard import ClipboardBus
 from .frames import FrameBus
 from .resize import LastResize
 from .sources.base import Source
-from .updates import SharedEncodings
+from .updates import Audience, SharedEncodings
 
 if TYPE_CHECKING:
     from .session import Session
@@ -44,6 +45,8 @@ class Hub:
     last_resize: LastResize = attrs.Factory(LastResize)
     #: Updates encoded once for every viewer with the same settings.
     shared_encodings: SharedEncodings = attrs.Factory(SharedEncodings)
+    #: How many sessions have each audience (encoding, pixel format, settings) now.
+    audiences: collections.Counter[Audience] = attrs.Factory(collections.Counter)
     clipboard: ClipboardBus = attrs.Factory(
         lambda hub: ClipboardBus(hub.source, hub.access.max_cut_text), takes_self=True
     )

@@ -57,7 +57,7 @@ from .input import InputState
 from .region import Box
 from .resize import ViewerLayout
 from .schedule import UpdateScheduler
-from .updates import UpdateBuilder, choose_encoding
+from .updates import Audience, UpdateBuilder, choose_encoding
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,7 @@ class Session:
         self.pixel_format: PixelFormat = BGRX
         self.encodings: tuple[int, ...] = ()
         self.settings = EncodeSettings()
+        self.audience: Audience | None = None  # counted in hub.audiences while serving
         self.wakeup = Wakeup()
         self.clipboard = ClipboardInbox(self.wakeup)
         self.scheduler = UpdateScheduler(max_fps=hub.max_fps)
@@ -115,6 +116,20 @@ class Session:
         """The viewer's picture is gone (new size or pixel format): the next update is whole."""
         self.picture_lost = True
 
+    def current_audience(self) -> Audience:
+        encoding = choose_encoding(self.encodings, self.pixel_format, self.hub.encodings)
+        return Audience(encoding, self.pixel_format, self.settings)
+
+    def join_audience(self, audience: Audience | None) -> None:
+        """Count this viewer among those with ``audience`` (None: among none)."""
+        if self.audience is not None:
+            self.hub.audiences[self.audience] -= 1
+            if not self.hub.audiences[self.audience]:
+                del self.hub.audiences[self.audience]
+        self.audience = audience
+        if audience is not None:
+            self.hub.audiences[audience] += 1
+
     # --- life cycle -----------------------------------------------------------------
 
     async def run(self) -> None:
@@ -137,6 +152,7 @@ class Session:
                     "" if admission.shared else ", exclusive",
                 )
                 self.hub.sessions.add(self)
+                self.join_audience(self.current_audience())
                 await self.serve()
             # except*: errors from the reader and writer tasks arrive in exception groups.
             except* Refused as refusals:
@@ -150,6 +166,7 @@ class Session:
                 log.info("%s: connection lost: %s", self.peer, error or type(error).__name__)
             finally:
                 self.hub.sessions.discard(self)
+                self.join_audience(None)
                 self.input.release()
         with trio.CancelScope(shield=True), trio.move_on_after(1):
             await self.stream.aclose()
@@ -199,11 +216,13 @@ class Session:
                 self.input.pointer_event(x, y, mask)
             case SetPixelFormat(pixel_format=pixel_format):
                 self.pixel_format = pixel_format
+                self.join_audience(self.current_audience())
                 self.colour_map_pending = not pixel_format.true_colour
                 self.forget_picture()
             case SetEncodings(encodings=encodings):
                 self.encodings = encodings
                 self.settings = settings_from_encodings(encodings)
+                self.join_audience(self.current_audience())
                 self.layout.set_encodings(encodings)
                 self.outbox.extend(self.scheduler.encodings(trio.current_time(), encodings))
             case EnableContinuousUpdates(enable=enable):
@@ -300,8 +319,9 @@ class Session:
             serial,
             [box for box in boxes if not box.empty],
             self.pixel_format,
-            choose_encoding(self.encodings, self.pixel_format, self.hub.encodings),
+            self.audience.encoding,
             self.settings,
+            others=self.hub.audiences[self.audience] > 1,
         )
         return FramebufferUpdate(rectangles)
 

@@ -51,6 +51,16 @@ SHARED_FRAMES = 2
 
 
 @attrs.frozen
+class Audience:
+    """What a viewer's updates depend on besides the pixels: viewers with the same audience
+    can be sent the same encoding."""
+
+    encoding: int
+    pixel_format: PixelFormat
+    settings: EncodeSettings
+
+
+@attrs.frozen
 class EncodeJob:
     """Everything an update's rectangles depend on, when the encoder keeps no state."""
 
@@ -110,8 +120,9 @@ class UpdateBuilder:
     stateless encoders' work shared with the other viewers through ``shared``."""
 
     def __init__(self, shared: SharedEncodings) -> None:
-        self._encoders: dict[int, Encoder] = {}
+        self._encoders: dict[tuple[int, bool], Encoder] = {}
         self._shared = shared
+        self._was_shared: dict[int, bool] = {}  # per encoding: which variant went last
 
     async def build(
         self,
@@ -121,11 +132,14 @@ class UpdateBuilder:
         pixel_format: PixelFormat,
         encoding: int,
         settings: EncodeSettings,
+        others: bool = False,
     ) -> list[Rectangle]:
         """Rectangles carrying ``boxes`` of ``pixels`` (frame ``serial``; None: pixels made
-        for this viewer alone). Big jobs run in a worker thread (numpy, zlib and libjpeg
-        release the GIL), small ones at once."""
-        encoder = self._encoder(encoding)
+        for this viewer alone). ``others``: other viewers have the same audience now, so an
+        encoding's shareable variant (Tight resetting its streams) is worth its small loss of
+        compression. Big jobs run in a worker thread (numpy, zlib and libjpeg release the
+        GIL), small ones at once."""
+        encoder = self._encoder(encoding, shareable=others and serial is not None)
         if boxes and getattr(encoder, "whole_frame", False):
             # A video codec keeps one context for the whole screen.
             boxes = [Box(0, 0, pixels.shape[1], pixels.shape[0])]
@@ -158,7 +172,19 @@ class UpdateBuilder:
             )
         return rectangles
 
-    def _encoder(self, encoding: int) -> Encoder:
-        if encoding not in self._encoders:
-            self._encoders[encoding] = make_encoder(encoding)
-        return self._encoders[encoding]
+    def _encoder(self, encoding: int, shareable: bool) -> Encoder:
+        """The viewer's encoder for ``encoding``: the private one, or the shareable variant
+        where there is one. A private encoder whose zlib streams the shareable one used in
+        the meantime resets them."""
+        if getattr(ENCODERS[encoding], "shareable", False):
+            shareable = False  # one instance serves both purposes
+        elif shareable and not getattr(ENCODERS[encoding], "has_shareable_variant", False):
+            shareable = False
+        key = (encoding, shareable)
+        if key not in self._encoders:
+            self._encoders[key] = make_encoder(encoding, shareable=shareable)
+        encoder = self._encoders[key]
+        if not shareable and self._was_shared.get(encoding):
+            encoder.forget_client()
+        self._was_shared[encoding] = shareable
+        return encoder

@@ -163,9 +163,19 @@ def register_decoder(cls: _DecoderClass) -> _DecoderClass:
     return cls
 
 
-def make_encoder(encoding: int) -> Encoder:
-    """A fresh encoder (its own per-connection state); KeyError if we cannot encode it."""
-    return _encoders[encoding]()
+def make_encoder(encoding: int, *, shareable: bool = False) -> Encoder:
+    """A fresh encoder (its own per-connection state); KeyError if we cannot encode it.
+
+    ``shareable``: one whose output depends only on its arguments, so that it may go to many
+    clients (the encoding's shareable variant, e.g. Tight resetting its zlib streams for each
+    rectangle); ValueError if the encoding has none (Zlib and ZRLE cannot reset a stream).
+    """
+    cls = _encoders[encoding]
+    if not shareable or getattr(cls, "shareable", False):
+        return cls()
+    if getattr(cls, "has_shareable_variant", False):
+        return cls(shareable=True)
+    raise ValueError(f"encoding {encoding} has no shareable variant")
 
 
 def make_decoder(encoding: int) -> Decoder:

@@ -42,9 +42,18 @@ _FULL_COLOUR, _MONO, _INDEXED, _GRADIENT = 0, 1, 2, 3  # stream numbers
 class TightEncoder(TightFamilyEncoder):
     encoding = Encoding.TIGHT
     shareable = False
+    #: ``TightEncoder(shareable=True)`` resets its zlib streams for every rectangle (the
+    #: compression-control byte's reset bits), so its output depends on nothing before it.
+    has_shareable_variant = True
 
-    def __init__(self) -> None:
-        self._streams = DeflateStreams()
+    def __init__(self, shareable: bool = False) -> None:
+        self.shareable = shareable
+        self._streams = DeflateStreams(independent=shareable)
+
+    def forget_client(self) -> None:
+        """Another encoder wrote to this client's zlib streams (e.g. the shareable variant,
+        serving it with others for a while): reset each stream on its next use."""
+        self._streams.forget_client()
 
     def _lossless(
         self,

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from protocol import BGRX, PixelFormat
-from protocol.encodings import ENCODERS, EncodeSettings, make_encoder
+from protocol._framebuffer import Framebuffer
+from protocol.encodings import ENCODERS, EncodeSettings, Encoding, make_decoder, make_encoder
 
 RGB565 = PixelFormat(16, 16, False, True, 31, 63, 31, 11, 5, 0)
 
@@ -47,3 +48,38 @@ def test_the_stateful_encoders_say_so() -> None:
         21,
         -260,
     }
+
+
+def test_make_encoder_gives_the_shareable_variant_or_refuses() -> None:
+    assert make_encoder(Encoding.RAW, shareable=True).shareable
+    tight = make_encoder(Encoding.TIGHT, shareable=True)
+    assert tight.shareable and not make_encoder(Encoding.TIGHT).shareable
+    for encoding in (Encoding.ZLIB, Encoding.ZRLE):
+        with pytest.raises(ValueError):
+            make_encoder(encoding, shareable=True)
+
+
+@pytest.mark.parametrize("settings", [EncodeSettings(), EncodeSettings(compress_level=9)])
+def test_shareable_tight_does_not_depend_on_history(settings) -> None:
+    used, fresh = (make_encoder(Encoding.TIGHT, shareable=True) for _ in range(2))
+    for seed in range(3):
+        used.encode(desktop_like(seed), 0, 0, BGRX, settings)
+    region = desktop_like(99)
+    assert used.encode(region, 8, 16, BGRX, settings) == fresh.encode(region, 8, 16, BGRX, settings)
+
+
+def test_a_client_served_by_both_tight_variants_in_turn_decodes_every_rectangle() -> None:
+    """A viewer that shares updates with others for a while, then has its own again: the
+    private encoder resets the streams the shared one used (forget_client)."""
+    private, shared = make_encoder(Encoding.TIGHT), make_encoder(Encoding.TIGHT, shareable=True)
+    decoder = make_decoder(Encoding.TIGHT)
+    framebuffer = Framebuffer.blank(160, 96)
+    previous = private
+    for seed, encoder in enumerate([private, private, shared, shared, private, shared, private]):
+        if encoder is private and previous is shared:
+            private.forget_client()
+        region = desktop_like(seed)
+        for rectangle in encoder.encode(region, 0, 0, BGRX, EncodeSettings()):
+            decoder.decode(rectangle, BGRX, framebuffer)
+        np.testing.assert_array_equal(framebuffer.pixels[..., :3], region[..., :3])
+        previous = encoder

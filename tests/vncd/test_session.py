@@ -564,12 +564,14 @@ async def test_continuous_updates_are_offered_only_with_fences():
         assert update.rectangles
 
 
-async def test_viewers_with_the_same_settings_share_one_encoding():
+@pytest.mark.parametrize("encoding", [Encoding.HEXTILE, Encoding.TIGHT])
+async def test_viewers_with_the_same_settings_share_one_encoding(encoding):
+    """Hextile keeps no state; Tight's shareable variant resets its zlib streams."""
     source = ArraySource()
     async with running_hub(source) as hub:
         viewers = [hub.connect() for _ in range(3)]
         for viewer in viewers:
-            await viewer.handshake(encodings=(Encoding.HEXTILE,))
+            await viewer.handshake(encodings=(encoding,))
             await viewer.full_update()
         shared = hub.hub.shared_encodings
         misses = shared.misses
@@ -580,3 +582,26 @@ async def test_viewers_with_the_same_settings_share_one_encoding():
             await viewer.next_update()
             assert same_pixels(viewer.framebuffer, source)
         assert shared.misses == misses + 1 and shared.hits >= 2
+
+
+async def test_a_tight_viewer_left_alone_goes_back_to_its_own_streams():
+    """Shared Tight updates reset the viewer's zlib streams: once the others leave, its own
+    encoder must reset them too before using them, or the viewer would decode garbage."""
+    source = ArraySource()
+    async with running_hub(source) as hub:
+        stays, leaves = hub.connect(), hub.connect()
+        for viewer in (stays, leaves):
+            await viewer.handshake(encodings=(Encoding.TIGHT,))
+        await stays.full_update()
+        for step in range(6):
+            if step == 3:
+                await leaves.stream.aclose()
+                with trio.fail_after(5):
+                    while len(hub.hub.sessions) > 1:
+                        await trio.sleep(0.01)
+            source.pixels[step * 10 : step * 10 + 30, :150] = (
+                np.random.default_rng(step).integers(0, 4, (30, 150, 1), dtype=np.uint8) * 80
+            )
+            await stays.request()
+            await stays.next_update()
+            assert same_pixels(stays.framebuffer, source), f"step {step}"
