@@ -40,3 +40,7 @@ bench:
         echo "== $module"
         {{ bin }}/python -m "$module"
     done
+
+# vncd beside x0vncserver and x11vnc on one Xvfb; a full run rewrites docs/performance.md
+bench-side *args:
+    {{ bin }}/python -m benchmarks.sidebyside "$@"

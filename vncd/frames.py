@@ -21,7 +21,7 @@ import numpy as np
 import trio
 
 from .region import Box, Region
-from .sources.base import Source
+from .sources.base import Source, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +103,24 @@ def changed_boxes(old: np.ndarray, new: np.ndarray, within: list[Box]) -> list[B
     return found
 
 
+#: Damage in at most this many boxes, covering at most this share of the frame, is grabbed
+#: box by box into the current buffer; more is grabbed whole (one XShm request for 1080p
+#: costs about as much as copying the frame).
+PATCH_BOXES = 16
+PATCH_AREA = 0.25
+
+
+def _read_only(pixels: np.ndarray) -> np.ndarray:
+    view = pixels.view()
+    view.flags.writeable = False
+    return view
+
+
 @attrs.frozen(slots=True)
 class Frame:
-    """An immutable captured frame: canonical BGRX pixels, read-only."""
+    """A captured frame: canonical BGRX pixels, read-only to all but the bus. The bus may
+    patch a frame's pixels in place with the next change (whose damage it then publishes),
+    so what a reader sees is current, not frozen: taking all damage keeps it right."""
 
     pixels: np.ndarray
     serial: int
@@ -203,6 +218,8 @@ class FrameBus:
         #: Runs capture and comparison off the Trio thread (tests run them inline, so that
         #: the autojump clock sees every step).
         self._run_sync = run_sync
+        #: The writeable pixels behind ``latest`` (only the capture thread writes them).
+        self._buffer: np.ndarray | None = None
         #: Sources that do not say (third-party ones) are polled.
         self._reports_damage: bool = getattr(source, "reports_damage", False)
         self._interval = 1.0 / max_fps
@@ -213,6 +230,7 @@ class FrameBus:
         self._next_capture = -math.inf
         self._fresh = False  # whether latest is current (captured with someone subscribed)
         self.latest: Frame | None = None
+        self._serial = 0
         self._frames_captured = 0
         self._frames_changed = 0
         self._capture_seconds = 0.0
@@ -221,7 +239,10 @@ class FrameBus:
     def subscribe(self, wakeup: Wakeup) -> Subscription:
         subscription = Subscription(self, wakeup)
         if not self._fresh:
-            self._report(None)  # nobody watched the screen: capture and compare all of it
+            # Nobody watched the screen (so nobody else is subscribed): the last frame may be
+            # stale, and a new viewer must not be shown it. Capture anew, all of it.
+            self.latest = None
+            self._report(None)
         self._subscriptions.add(subscription)
         self._subscribed.set()
         return subscription
@@ -254,13 +275,17 @@ class FrameBus:
         hint, self._hint = self._hint, []
         started = trio.current_time()
         previous = self.latest
-        pixels, boxes = await self._run_sync(self._capture_and_compare, previous, hint)
+        captured, boxes = await self._run_sync(self._capture_and_compare, previous, hint)
         self._frames_captured += 1
         self._capture_seconds += trio.current_time() - started
         self._fresh = True
         if boxes == []:
             return None
-        frame = Frame(pixels, 0 if previous is None else previous.serial + 1)
+        if captured is not None:  # a whole new buffer; else the current one was patched
+            self._buffer = captured
+        assert self._buffer is not None
+        self._serial += 1  # never reused: shared encodings are filed by serial
+        frame = Frame(_read_only(self._buffer), self._serial)
         self.latest = frame
         self._frames_changed += 1
         for subscription in self._subscriptions:
@@ -269,15 +294,51 @@ class FrameBus:
 
     def _capture_and_compare(
         self, previous: Frame | None, hint: list[Box] | None
-    ) -> tuple[np.ndarray, list[Box] | None]:
-        """In a worker thread: the new pixels and the boxes that changed (None: all)."""
-        pixels = self._source.capture()
-        pixels.flags.writeable = False
-        if previous is None or previous.pixels.shape != pixels.shape:
-            return pixels, None
-        frame = Box(0, 0, pixels.shape[1], pixels.shape[0])
+    ) -> tuple[np.ndarray | None, list[Box] | None]:
+        """In a worker thread: a new whole capture (None: the current buffer was patched in
+        place instead) and the boxes that changed (None: all of them)."""
+        if previous is not None and hint is not None:
+            patched = self._patch(previous.pixels, hint)
+            if patched is not None:
+                return None, patched
+        captured = self._source.capture()
+        if previous is None or previous.pixels.shape != captured.shape:
+            return captured, None
+        frame = Box(0, 0, captured.shape[1], captured.shape[0])
         within = [frame] if hint is None else [box.intersect(frame) for box in hint]
-        return pixels, changed_boxes(previous.pixels, pixels, [b for b in within if not b.empty])
+        return captured, changed_boxes(
+            previous.pixels, captured, [box for box in within if not box.empty]
+        )
+
+    def _patch(self, pixels: np.ndarray, hint: list[Box]) -> list[Box] | None:
+        """Grab only the damaged boxes into the current buffer, in place; the boxes that
+        changed, or None when a whole capture is cheaper (or the source cannot grab boxes).
+
+        Readers of the frame may see a patch half written: its damage is published after
+        the write, so they send those pixels again with their next update."""
+        capture_region = getattr(self._source, "capture_region", None)
+        frame = Box(0, 0, pixels.shape[1], pixels.shape[0])
+        if capture_region is None or len(hint) > PATCH_BOXES:
+            return None
+        if not all(frame.contains(box) for box in hint):
+            return None  # the desktop grew: capture it whole, at its new size
+        boxes = [box for box in hint if not box.empty]
+        if sum(box.area for box in boxes) > frame.area * PATCH_AREA:
+            return None
+        found: list[Box] = []
+        for box in boxes:
+            try:
+                patch = capture_region(box)
+            except SourceError:
+                raise
+            except Exception:  # e.g. the screen shrank meanwhile: a whole capture will tell
+                log.debug("grabbing %s failed: capturing the whole frame", box, exc_info=True)
+                return None
+            rows, columns = box.slices()
+            for change in changed_boxes(pixels[rows, columns], patch, [Box(0, 0, *box.size)]):
+                found.append(Box(box.x + change.x, box.y + change.y, change.width, change.height))
+            self._buffer[rows, columns] = patch
+        return found
 
     async def run(self) -> None:
         """Capture whenever the desktop changed and someone is subscribed, at most

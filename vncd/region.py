@@ -28,6 +28,10 @@ class Box:
         return slice(self.y, self.y + self.height), slice(self.x, self.x + self.width)
 
     @property
+    def size(self) -> tuple[int, int]:
+        return self.width, self.height
+
+    @property
     def area(self) -> int:
         return max(0, self.width) * max(0, self.height)
 

@@ -21,6 +21,7 @@ class DamageSource(ArraySource):
     def __init__(self) -> None:
         super().__init__()
         self.captures = 0
+        self.regions: list[Box] = []
         self._reported: list[Box] = []
         self._changed = trio.Event()
 
@@ -32,6 +33,10 @@ class DamageSource(ArraySource):
     def capture(self) -> np.ndarray:
         self.captures += 1
         return super().capture()
+
+    def capture_region(self, box: Box) -> np.ndarray:
+        self.regions.append(box)
+        return self.pixels[box.slices()].copy()
 
     async def wait_for_damage(self) -> list[Box]:
         await self._changed.wait()
@@ -125,7 +130,7 @@ async def test_a_static_screen_is_captured_once_then_only_on_damage(source, auto
         assert boxes == [frame.box]  # a new viewer gets everything
         source.paint(Box(30, 40, 3, 2), 7)
         await trio.sleep(1)
-        assert source.captures == 2
+        assert bus.statistics().frames_captured == 2
         frame, boxes = subscription.take_damage()
         assert boxes == [Box(30, 40, 3, 2)]
         assert (frame.pixels[40:42, 30:33] == 7).all()
@@ -140,12 +145,12 @@ async def test_the_frame_clock_caps_captures_and_coalesces(source, autojump_cloc
         subscription = bus.subscribe(Wakeup())
         await trio.sleep(1)
         subscription.take_damage()
-        start = source.captures
+        start = bus.statistics().frames_captured
         for step in range(100):  # 100 changes a second for one second
             source.paint(Box(step, 0, 1, 1), 200)
             await trio.sleep(0.01)
         await trio.sleep(0.2)
-        assert source.captures - start <= 12  # one at once, then one every 0.1 s
+        assert bus.statistics().frames_captured - start <= 12  # one at once, then one every 0.1 s
         _, boxes = subscription.take_damage()
         assert boxes == [Box(0, 0, 100, 1)]  # every change, merged
         nursery.cancel_scope.cancel()
@@ -197,4 +202,89 @@ async def test_a_viewer_joining_after_unwatched_changes_sees_them(source, autoju
         await trio.sleep(1)
         frame, boxes = second.take_damage()
         assert boxes == [frame.box] and (frame.pixels[:4, :4] == 99).all()
+        nursery.cancel_scope.cancel()
+
+
+async def test_small_damage_is_grabbed_alone_and_patched_in(source, autojump_clock) -> None:
+    bus = FrameBus(source, run_sync=inline, max_fps=60)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(bus.run)
+        subscription = bus.subscribe(Wakeup())
+        await trio.sleep(1)
+        first, _ = subscription.take_damage()
+        source.paint(Box(30, 40, 3, 2), 7)
+        source.paint(Box(100, 100, 4, 4), 9)
+        await trio.sleep(1)
+        assert source.captures == 1  # the first, whole; then only the two boxes
+        assert sorted(source.regions, key=lambda box: box.x) == [
+            Box(30, 40, 3, 2),
+            Box(100, 100, 4, 4),
+        ]
+        frame, boxes = subscription.take_damage()
+        assert frame.serial == first.serial + 1
+        assert sorted(boxes, key=lambda box: box.x) == [Box(30, 40, 3, 2), Box(100, 100, 4, 4)]
+        np.testing.assert_array_equal(frame.pixels, source.pixels)
+        nursery.cancel_scope.cancel()
+
+
+async def test_large_or_outside_damage_is_grabbed_whole(source, autojump_clock) -> None:
+    bus = FrameBus(source, run_sync=inline, max_fps=60)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(bus.run)
+        subscription = bus.subscribe(Wakeup())
+        await trio.sleep(1)
+        subscription.take_damage()
+        source.paint(Box(0, 0, 200, 100), 5)  # most of the 200x120 screen
+        await trio.sleep(1)
+        assert source.captures == 2 and source.regions == []
+        source.pixels = np.zeros((150, 250, 4), np.uint8)  # the desktop grew...
+        source.paint(Box(0, 0, 250, 150), 1)  # ...and says so in its new size
+        await trio.sleep(1)
+        frame, boxes = subscription.take_damage()
+        assert (frame.width, frame.height) == (250, 150) and boxes == [frame.box]
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_viewer_never_sees_a_frame_older_than_its_arrival(source, autojump_clock) -> None:
+    """Changes made while nobody watched were never captured: the last frame is stale, and a
+    new viewer waits for a fresh one instead of being shown it."""
+    bus = FrameBus(source, run_sync=inline, max_fps=60)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(bus.run)
+        first = bus.subscribe(Wakeup())
+        await trio.sleep(1)
+        old, _ = first.take_damage()
+        bus.unsubscribe(first)
+        source.paint(Box(0, 0, 10, 10), 42)
+        await trio.sleep(1)
+        second = bus.subscribe(Wakeup())
+        assert not second.has_damage()  # nothing to show until the fresh capture
+        await trio.sleep(0.1)
+        frame, boxes = second.take_damage()
+        assert boxes == [frame.box] and frame.serial > old.serial
+        assert (frame.pixels[:10, :10] == 42).all()
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_whole_capture_that_found_nothing_leaves_patching_intact(
+    source, autojump_clock
+) -> None:
+    """Large damage with no real change (a window redrawn as it was) is captured whole and
+    published nowhere; the next small change must still land in the published frame."""
+    bus = FrameBus(source, run_sync=inline, max_fps=60)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(bus.run)
+        subscription = bus.subscribe(Wakeup())
+        await trio.sleep(1)
+        subscription.take_damage()
+        source.paint(Box(0, 0, 200, 120), 3)  # a new buffer is published
+        await trio.sleep(1)
+        subscription.take_damage()
+        source.paint(Box(0, 0, 200, 120), 3)  # painted as it was: captured whole, unused
+        await trio.sleep(1)
+        assert not subscription.has_damage()
+        source.paint(Box(5, 5, 2, 2), 250)  # then a small change, grabbed alone
+        await trio.sleep(1)
+        frame, boxes = subscription.take_damage()
+        assert boxes == [Box(5, 5, 2, 2)] and (frame.pixels[5:7, 5:7] == 250).all()
         nursery.cancel_scope.cancel()

@@ -100,3 +100,13 @@ class Source(Protocol):
         ...
 
     def statistics(self) -> SourceStatistics: ...
+
+
+class CapturesRegions(Protocol):
+    """What a source may add (the frame bus looks for it): grabbing only a changed box."""
+
+    def capture_region(self, box: Box) -> np.ndarray:
+        """A new (h, w, 4) BGRX array of just ``box``, which lies inside the current frame.
+        Raises SourceError when the desktop is gone; any other exception makes the bus
+        capture the whole frame instead."""
+        ...

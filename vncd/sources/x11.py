@@ -106,6 +106,12 @@ class _Grabber:
         # shot.raw is a fresh bytearray of BGRX rows: wrap it, the one copy is mss's.
         return np.frombuffer(shot.raw, np.uint8).reshape(height, width, 4)
 
+    def grab_region(self, box: Box) -> np.ndarray:
+        """The pixels of ``box`` (inside the root), BGRX rows."""
+        region = {"left": box.x, "top": box.y, "width": box.width, "height": box.height}
+        shot = self._mss.grab(region)
+        return np.frombuffer(shot.raw, np.uint8).reshape(box.height, box.width, 4)
+
     def close(self) -> None:
         self._mss.close()
         with contextlib.suppress(*X_GONE):
@@ -304,6 +310,12 @@ class X11Source:
             frame = self._capture_thread.submit(self._grabber.grab).result()
         self._frames += 1
         return frame
+
+    def capture_region(self, box: Box) -> np.ndarray:
+        """Only the pixels of ``box``: a small change costs a small grab (XShm for a 200×40
+        box takes a tenth of a whole 1080p screen's time)."""
+        with self._x_alive():
+            return self._capture_thread.submit(self._grabber.grab_region, box).result()
 
     def inject_key(self, keysym: int, down: bool) -> None:
         self._keys += 1
