@@ -71,6 +71,10 @@ HANDSHAKE_SECONDS = 30.0
 MAX_OUTBOX = 256
 
 
+#: Messages that only reach the desktop: the writer need not look again after them.
+INPUT_EVENTS = (KeyEvent, PointerEvent, QemuExtendedKeyEvent)
+
+
 class Session:
     """One connected viewer, from the first byte to the close."""
 
@@ -199,7 +203,8 @@ class Session:
         self.act_on(event)
         # rfbproto "ClientFence": replies wait for the messages their flags say they follow.
         self.outbox.extend(self.fence_replies.handled(event))
-        self.wakeup.set()
+        if self.outbox or not isinstance(event, INPUT_EVENTS):
+            self.wakeup.set()  # input alone changes nothing the writer decides on
 
     def act_on(self, event: Event) -> None:
         match event:
