@@ -3,7 +3,7 @@ ServerCutText out (rfbproto 7.6.4).
 
 One ``ClipboardBus`` serves every session.  A viewer's text goes to the desktop at once and to
 every *other* viewer (a viewer never gets its own text back).  Desktop changes are found by
-watching the source's ``clipboard_serial`` from one task: sources change their clipboard on
+watching the source's ``clipboard_serial`` from one task while any viewer is connected: sources change their clipboard on
 threads of their own (the X selection thread), and reading an integer a few times a second is
 cheaper and simpler than waking Trio from those threads.  Each session has a
 ``ClipboardInbox`` holding the latest text its writer has yet to send, so a busy viewer gets
@@ -83,8 +83,13 @@ class ClipboardBus:
         self._inboxes: set[ClipboardInbox] = set()
         self._serial = source.clipboard_serial
         self._stats = ClipboardStatistics()
+        self._joined = Wakeup()
 
     def join(self, inbox: ClipboardInbox) -> None:
+        if not self._inboxes:
+            # Nobody watched: what the desktop copied meanwhile is not news to anyone.
+            self._serial = self._source.clipboard_serial
+            self._joined.set()
         self._inboxes.add(inbox)
 
     def leave(self, inbox: ClipboardInbox) -> None:
@@ -122,7 +127,10 @@ class ClipboardBus:
                 inbox.put(text)
 
     async def run(self) -> None:
-        """Watch the desktop's clipboard forever."""
+        """Watch the desktop's clipboard forever, while any viewer is there to tell."""
         while True:
+            if not self._inboxes:
+                await self._joined.wait()
+                continue
             self.check()
             await trio.sleep(self._poll_seconds)

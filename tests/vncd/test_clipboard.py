@@ -180,3 +180,35 @@ def test_other_control_chords_type_nothing_and_plain_c_types() -> None:
     press(demo, ord("c"))
     assert changed_box(before, demo.capture()) is not None
     assert demo.clipboard_serial == 0
+
+
+class CountingSource(DemoSource):
+    """A demo desktop that counts how often its clipboard serial is read."""
+
+    reads = 0
+
+    @property
+    def clipboard_serial(self) -> int:
+        self.reads += 1
+        return super().clipboard_serial
+
+
+async def test_nothing_is_polled_while_no_viewer_is_there(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """No viewer, no work: the desktop's clipboard is not read until one joins, and what it
+    copied meanwhile is not news to the viewer that joins."""
+    demo = CountingSource((WIDTH, HEIGHT), clock=lambda: 0.0)
+    bus = ClipboardBus(demo, max_text=1000)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(bus.run)
+        reads = demo.reads
+        type_text(demo, "unseen")
+        press(demo, keysyms.CONTROL_L, ord("c"))
+        await trio.sleep(60)
+        assert demo.reads == reads
+        inbox = ClipboardInbox(Wakeup())
+        bus.join(inbox)
+        await trio.sleep(1)
+        assert demo.reads >= 1 / POLL_SECONDS and not inbox.pending
+        nursery.cancel_scope.cancel()
