@@ -3,11 +3,11 @@ ServerCutText out (rfbproto 7.6.4).
 
 One ``ClipboardBus`` serves every session.  A viewer's text goes to the desktop at once and to
 every *other* viewer (a viewer never gets its own text back).  Desktop changes are found by
-watching the source's ``clipboard_serial`` from one task while any viewer is connected: sources change their clipboard on
-threads of their own (the X selection thread), and reading an integer a few times a second is
-cheaper and simpler than waking Trio from those threads.  Each session has a
-``ClipboardInbox`` holding the latest text its writer has yet to send, so a busy viewer gets
-only the newest text, never a queue of them.
+watching the source's ``clipboard_serial`` from one task, while any viewer is connected:
+sources change their clipboard on threads of their own (the X selection thread), and reading
+an integer a few times a second is cheaper and simpler than waking Trio from those threads.
+Each session has a ``ClipboardInbox`` holding the latest text its writer has yet to send, so
+a busy viewer gets only the newest text, never a queue of them.
 
 The wire carries Latin-1 with lines ending in a bare newline: characters outside Latin-1 become
 "?", and carriage returns before newlines (some Windows viewers send them) are dropped.
