@@ -157,7 +157,8 @@ def _learn_pixel_format(sender: Role, state: State, event: SetPixelFormat) -> St
 
 def _learn_update(sender: Role, state: State, event: FramebufferUpdate) -> State:
     assert state.size is not None  # ServerInit came first: updates are NORMAL-phase only
-    return attrs.evolve(state, size=reduce(advance_size, event.rectangles, state.size))
+    size = reduce(advance_size, event.rectangles, state.size)
+    return state if size == state.size else attrs.evolve(state, size=size)
 
 
 _LEARN: dict[type[Event], Callable[[Role, State, Event], State]] = {
@@ -264,4 +265,5 @@ def advance(sender: Role, state: State, event: Event) -> State:
     if learn is not None:
         state = learn(sender, state, event)
     phase = rule if isinstance(rule, Phase) else rule(event, state)
-    return attrs.evolve(state, phase=phase)
+    # Most messages keep the phase: no new state for them (one per message adds up).
+    return state if phase is state.phase else attrs.evolve(state, phase=phase)
