@@ -189,6 +189,19 @@ def open_display(name: str) -> Xlib.display.Display:
 # --- Xvfb and the scene ----------------------------------------------------------------------
 
 
+def read_display(read_end: int, process: subprocess.Popen) -> str:
+    """The display name (":N") that an Xvfb started with ``-displayfd`` writes to the pipe
+    ``read_end``; RuntimeError if it exits or stays silent for STARTUP_SECONDS."""
+    number = b""
+    while not number.endswith(b"\n"):
+        ready, _, _ = select.select([read_end], [], [], STARTUP_SECONDS)
+        chunk = os.read(read_end, 16) if ready else b""
+        if not chunk:
+            raise RuntimeError(f"Xvfb did not start (exit status {process.poll()})")
+        number += chunk
+    return f":{int(number)}"
+
+
 class Xvfb:
     """A private Xvfb on a display number it picks itself (``-displayfd``).
 
@@ -219,16 +232,9 @@ class Xvfb:
         )
         os.close(write_end)
         try:
-            number = b""
-            while not number.endswith(b"\n"):
-                ready, _, _ = select.select([read_end], [], [], STARTUP_SECONDS)
-                chunk = os.read(read_end, 16) if ready else b""
-                if not chunk:
-                    raise RuntimeError(f"Xvfb did not start (exit status {self.process.poll()})")
-                number += chunk
+            self.display = read_display(read_end, self.process)
         finally:
             os.close(read_end)
-        self.display = f":{int(number)}"
         xauthority = self.workdir / "Xauthority"
         xauthority.touch()
         self.env = {**os.environ, "DISPLAY": self.display, "XAUTHORITY": str(xauthority)}

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import select
 import subprocess
 import time
 from collections.abc import Callable, Iterator
 
+from benchmarks.desktop_scene import read_display
 from tests.requirements import require_programs
-
-STARTUP_SECONDS = 20
 
 
 def wait_for(condition: Callable[[], object], what: str, timeout: float = 10.0) -> None:
@@ -53,14 +51,7 @@ def private_xvfb(width: int = 640, height: int = 480, depth: int = 24) -> Iterat
     )
     os.close(write_end)
     try:
-        number = b""
-        while not number.endswith(b"\n"):
-            ready, _, _ = select.select([read_end], [], [], STARTUP_SECONDS)
-            chunk = os.read(read_end, 16) if ready else b""
-            if not chunk:
-                raise RuntimeError(f"Xvfb did not start (exit status {process.poll()})")
-            number += chunk
-        yield f":{int(number)}"
+        yield read_display(read_end, process)
     finally:
         os.close(read_end)
         process.kill()
