@@ -242,11 +242,8 @@ async def source(display: str) -> AsyncIterator[X11Source]:
 
 
 @pytest.fixture
-def painter(display: str) -> Iterator[Xlib.display.Display]:
-    """A plain X connection playing the part of a desktop application."""
-    client = Xlib.display.Display(display)
-    yield client
-    client.close()
+def painter(x_client: Xlib.display.Display) -> Xlib.display.Display:
+    return x_client
 
 
 def fill(painter: Xlib.display.Display, drawable: Drawable, box: Box, colour: int) -> None:

@@ -35,14 +35,6 @@ def display() -> Iterator[str]:
         yield name
 
 
-@pytest.fixture
-def x_client(display: str) -> Iterator[Xlib.display.Display]:
-    """A plain X connection playing the part of a desktop application."""
-    client = Xlib.display.Display(display)
-    yield client
-    client.close()
-
-
 # --- capture ------------------------------------------------------------------------------
 
 
