@@ -22,7 +22,7 @@ def _check_format(instance: PixelFormat, attribute: attrs.Attribute, value: obje
     instance.validate()
 
 
-@attrs.frozen(slots=True)
+@attrs.frozen(slots=True, cache_hash=True)
 class PixelFormat:
     """How the client wants pixels laid out; validated on construction (ValueError)."""
 

@@ -103,6 +103,7 @@ class Session:
         self.colour_map_pending = False
         self.picture_lost = False  # the viewer's picture is unusable: send all of it
         self.builder = UpdateBuilder(hub.shared_encodings)
+        self.subscription: Subscription | None = None  # while serving
         self.layout = ViewerLayout(hub.source, hub.bus, hub.last_resize, peer, self.forget_picture)
         self._cancel_scope: trio.CancelScope | None = None
 
@@ -176,7 +177,7 @@ class Session:
             await self.stream.aclose()
 
     async def serve(self) -> None:
-        subscription = self.hub.bus.subscribe(self.wakeup)
+        subscription = self.subscription = self.hub.bus.subscribe(self.wakeup)
         self.hub.clipboard.join(self.clipboard)
         try:
             async with trio.open_nursery() as nursery:
@@ -203,8 +204,18 @@ class Session:
         self.act_on(event)
         # rfbproto "ClientFence": replies wait for the messages their flags say they follow.
         self.outbox.extend(self.fence_replies.handled(event))
-        if self.outbox or not isinstance(event, INPUT_EVENTS):
-            self.wakeup.set()  # input alone changes nothing the writer decides on
+        if self.outbox or self.may_move_writer(event):
+            self.wakeup.set()
+
+    def may_move_writer(self, event: Event) -> bool:
+        """Whether ``event`` can change what the writer does next: input never does, and an
+        incremental request only when there is damage to answer it with (else the damage,
+        when it comes, wakes the writer, which then finds the request)."""
+        if isinstance(event, INPUT_EVENTS):
+            return False
+        if isinstance(event, FramebufferUpdateRequest) and event.incremental:
+            return self.subscription is None or self.subscription.has_damage()
+        return True
 
     def act_on(self, event: Event) -> None:
         match event:

@@ -53,7 +53,7 @@ def require_inside(framebuffer: Framebuffer, rectangle: Rectangle, name: str) ->
         )
 
 
-@attrs.frozen(slots=True)
+@attrs.frozen(slots=True, cache_hash=True)
 class EncodeSettings:
     """The client's tuning pseudo-encodings as they stand now (None: the client said nothing).
 
