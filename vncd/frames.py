@@ -148,10 +148,6 @@ class Wakeup:
     def set(self) -> None:
         self._event.set()
 
-    @property
-    def is_set(self) -> bool:
-        return self._event.is_set()
-
     async def wait(self) -> None:
         await self._event.wait()
         self._event = trio.Event()
@@ -222,6 +218,8 @@ class FrameBus:
         self._buffer: np.ndarray | None = None
         #: Sources that do not say (third-party ones) are polled.
         self._reports_damage: bool = getattr(source, "reports_damage", False)
+        #: Sources that can grab a box alone (sources.base.CapturesRegions), else None.
+        self._capture_region = getattr(source, "capture_region", None)
         self._interval = 1.0 / max_fps
         self._subscriptions: set[Subscription] = set()
         self._changed = Wakeup()  # damage reported, or a subscriber needs a fresh frame
@@ -316,9 +314,8 @@ class FrameBus:
 
         Readers of the frame may see a patch half written: its damage is published after
         the write, so they send those pixels again with their next update."""
-        capture_region = getattr(self._source, "capture_region", None)
         frame = Box(0, 0, pixels.shape[1], pixels.shape[0])
-        if capture_region is None or len(hint) > PATCH_BOXES:
+        if self._capture_region is None or len(hint) > PATCH_BOXES:
             return None
         if not all(frame.contains(box) for box in hint):
             return None  # the desktop grew: capture it whole, at its new size
@@ -328,7 +325,7 @@ class FrameBus:
         found: list[Box] = []
         for box in boxes:
             try:
-                patch = capture_region(box)
+                patch = self._capture_region(box)
             except SourceError:
                 raise
             except Exception:  # e.g. the screen shrank meanwhile: a whole capture will tell

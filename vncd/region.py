@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import attrs
 
 
@@ -71,6 +73,14 @@ class Box:
         )
 
 
+def bounds(boxes: Iterable[Box]) -> Box:
+    """The smallest box holding all of ``boxes`` (an empty box when there are none)."""
+    held: Box | None = None
+    for box in boxes:
+        held = box if held is None else held.union(box)
+    return Box(0, 0, 0, 0) if held is None else held
+
+
 #: Merging two boxes may cover at most this much more area than the two did (plus the slack):
 #: a rectangle header and an encoder call cost about as much as a few thousand pixels.
 MERGE_WASTE = 1.25
@@ -113,10 +123,7 @@ class Region:
                     break
         self._boxes.append(box)
         if len(self._boxes) > MAX_BOXES:
-            bounds = self._boxes[0]
-            for other in self._boxes[1:]:
-                bounds = bounds.union(other)
-            self._boxes = [bounds]
+            self._boxes = [bounds(self._boxes)]
 
     def take(self, within: Box | None = None) -> list[Box]:
         """The boxes inside ``within`` (all of them when None), which leave the region; what

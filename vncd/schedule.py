@@ -41,7 +41,7 @@ from protocol.encodings import Encoding
 
 from .congestion import Congestion
 from .fences import FenceFlag
-from .region import Box
+from .region import Box, bounds
 
 #: Requested areas remembered one by one before they are merged into their bounding box;
 #: sending more than asked is harmless, remembering without bound is not.
@@ -224,26 +224,9 @@ class UpdateScheduler:
 
 def _remember(boxes: list[Box], box: Box) -> None:
     """Add a requested area: one inside another adds nothing, and too many are merged."""
-    if any(_inside(box, other) for other in boxes):
+    if any(other.contains(box) for other in boxes):
         return
-    boxes[:] = [other for other in boxes if not _inside(other, box)]
+    boxes[:] = [other for other in boxes if not box.contains(other)]
     boxes.append(box)
     if len(boxes) > MAX_BOXES:
-        boxes[:] = [_bounds(boxes)]
-
-
-def _inside(inner: Box, outer: Box) -> bool:
-    return (
-        outer.x <= inner.x
-        and outer.y <= inner.y
-        and inner.x + inner.width <= outer.x + outer.width
-        and inner.y + inner.height <= outer.y + outer.height
-    )
-
-
-def _bounds(boxes: list[Box]) -> Box:
-    left = min(box.x for box in boxes)
-    top = min(box.y for box in boxes)
-    right = max(box.x + box.width for box in boxes)
-    bottom = max(box.y + box.height for box in boxes)
-    return Box(left, top, right - left, bottom - top)
+        boxes[:] = [bounds(boxes)]

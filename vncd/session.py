@@ -54,7 +54,7 @@ from .groups import leaves
 from .handshake import admit
 from .hub import Hub
 from .input import InputState
-from .region import Box
+from .region import Box, bounds
 from .resize import ViewerLayout
 from .schedule import UpdateScheduler
 from .updates import Audience, UpdateBuilder, choose_encoding
@@ -270,7 +270,7 @@ class Session:
         the reader, the frame bus or the clipboard (or the time the scheduler names)."""
         while True:
             now = trio.current_time()
-            area = _bounds(self.scheduler.area)
+            area = bounds(self.scheduler.area)
             has_damage = (
                 subscription.has_damage(area) or self.picture_lost or self.colour_map_pending
             )
@@ -318,7 +318,7 @@ class Session:
             subscription.take_damage(box)  # sent whole anyway
         boxes = refresh
         if pending.area:
-            frame, damage = subscription.take_damage(_bounds(pending.area))
+            frame, damage = subscription.take_damage(bounds(pending.area))
             boxes += damage
         pixels, serial = frame.pixels, frame.serial
         rectangles = []
@@ -340,16 +340,6 @@ class Session:
             others=self.hub.audiences[self.audience] > 1,
         )
         return FramebufferUpdate(rectangles)
-
-
-def _bounds(boxes: tuple[Box, ...]) -> Box:
-    """The box holding all of ``boxes`` (an empty box when there are none)."""
-    if not boxes:
-        return Box(0, 0, 0, 0)
-    bounds = boxes[0]
-    for box in boxes[1:]:
-        bounds = bounds.union(box)
-    return bounds
 
 
 def fit(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
