@@ -1,10 +1,10 @@
 """Hextile encoding (rfbproto 7.7.4): RRE within 16x16 tiles, with colours carried over.
 
-Encoder: every tile of the rectangle is analysed at once with numpy: solid tiles (background
-only), two-colour tiles (background + foreground subrectangles), tiles of more colours
-(coloured subrectangles), or Raw where that is smaller. Background and foreground are sent
-only when they differ from what the client carries over, and the bytes of all tiles are
-scattered into one buffer without a loop per tile.
+Encoder: every tile of the rectangle is analysed at once with numpy (``_hextile_choice``):
+solid tiles (background only), two-colour tiles (background + foreground subrectangles),
+tiles of more colours (coloured subrectangles), or Raw where that is smaller. Background and
+foreground are sent only when they differ from what the client carries over, and the bytes
+of all tiles are put together without a loop per tile (but one per run of Raw tiles).
 
 Carry-over (7.7.4): the background and foreground hold from tile to tile within a rectangle; a
 Raw tile ends both, a SubrectsColoured tile ends the foreground, a tile without subrectangles
@@ -26,8 +26,9 @@ from .._events import Rectangle
 from .._framebuffer import Framebuffer
 from .._pixelformat import PixelFormat, decode_pixels
 from ._base import EncodeSettings, require_inside
+from ._hextile_choice import Choice, Kind, choose
 from ._registry import Encoding, register_decoder, register_encoder
-from .rre import paint_rectangles, subrectangles, value_dtype, wire_values
+from .rre import paint_rectangles, value_dtype, wire_values
 
 # subencoding-mask bits (7.7.4)
 RAW = 1
@@ -38,8 +39,9 @@ SUBRECTS_COLOURED = 16
 
 TILE = 16
 _AREA = TILE * TILE
-# Tile kinds the encoder chooses between.
-_SOLID, _MONO, _COLOURED, _RAW = range(4)
+#: The subencoding-mask bits of each Kind of tile (SOLID, MONO, COLOURED, RAW), before the
+#: background and foreground bits.
+_KIND_MASKS = np.array([0, ANY_SUBRECTS, ANY_SUBRECTS | SUBRECTS_COLOURED, RAW], np.uint8)
 
 
 def _tile_sizes(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
@@ -51,14 +53,27 @@ def _tile_sizes(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _to_tiles(values: np.ndarray) -> np.ndarray:
     """(H, W) values -> (tiles, 16, 16) in wire order. Partial tiles are padded by repeating
-    their last column and row: padding adds no colour and no run of its own (every padded
-    pixel equals its neighbour inside), so clipping runs to the tile loses nothing."""
+    their last column and row: padding adds no colour, run or subrectangle of its own (every
+    padded pixel equals its neighbour inside), so clipping subrectangles to the tile loses
+    nothing."""
     height, width = values.shape
-    pad_h, pad_w = -height % TILE, -width % TILE
-    if pad_h or pad_w:
-        values = np.pad(values, ((0, pad_h), (0, pad_w)), mode="edge")
-    rows, cols = values.shape[0] // TILE, values.shape[1] // TILE
-    return values.reshape(rows, TILE, cols, TILE).transpose(0, 2, 1, 3).reshape(-1, TILE, TILE)
+    rows, cols = -(-height // TILE), -(-width // TILE)
+    whole_rows, whole_cols = height // TILE, width // TILE
+    tiles = np.empty((rows, cols, TILE, TILE), values.dtype)
+    if whole_rows and whole_cols:
+        # The 16 values of a tile's row move as one opaque item: a copy of whole lines.
+        line = np.dtype((np.void, TILE * values.dtype.itemsize))
+        inside = values[: whole_rows * TILE, : whole_cols * TILE].view(line)
+        lines = inside.reshape(whole_rows, TILE, whole_cols).transpose(0, 2, 1)
+        tiles.view(line)[:whole_rows, :whole_cols, :, 0] = lines
+    pad = ((0, rows * TILE - height), (0, cols * TILE - width))
+    if whole_cols < cols:
+        right = np.pad(values[:, whole_cols * TILE :], pad, mode="edge")
+        tiles[:, -1] = right.reshape(rows, TILE, TILE)
+    if whole_rows < rows:
+        bottom = np.pad(values[whole_rows * TILE :], pad, mode="edge")
+        tiles[-1] = bottom.reshape(TILE, cols, TILE).transpose(1, 0, 2)
+    return tiles.reshape(-1, TILE, TILE)
 
 
 def _from_tiles(tiles: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -73,26 +88,15 @@ def _previous(values: np.ndarray, first: object) -> np.ndarray:
     return np.concatenate(([first], values[:-1])).astype(values.dtype, copy=False)
 
 
-def _put(out: np.ndarray, positions: np.ndarray, values: np.ndarray) -> None:
-    """Write pixel values (their wire bytes) at byte ``positions`` of ``out``."""
-    size = values.dtype.itemsize
-    data = np.ascontiguousarray(values).view(np.uint8).reshape(-1, size)
-    out[positions[:, None] + np.arange(size)] = data
+def _as_bytes(values: np.ndarray) -> np.ndarray:
+    """(N,) pixel values -> (N, bytes per pixel) of their wire bytes."""
+    return np.ascontiguousarray(values).view(np.uint8).reshape(len(values), values.itemsize)
 
 
-def _most_common_in_rows(ordered: np.ndarray, changes: np.ndarray) -> np.ndarray:
-    """The most common value of each row of sorted values (the smallest on ties), given
-    where neighbours differ: the longest run, found for all rows in one reduction."""
-    if not len(ordered):
-        return ordered[:, 0]
-    starts = np.ones(ordered.shape, bool)
-    starts[:, 1:] = changes
-    at = np.flatnonzero(starts)
-    total = ordered.size
-    # key: the run's length, then how early it starts, so the maximum picks the run.
-    key = np.diff(at, append=total) * total + (total - 1 - at)
-    first_runs = np.flatnonzero(at % ordered.shape[1] == 0)
-    return ordered.reshape(-1)[total - 1 - np.maximum.reduceat(key, first_runs) % total]
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The integers of every range [start, start + length), one range after another."""
+    lengths = np.asarray(lengths, np.intp)
+    return np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(lengths.sum())
 
 
 def encode_tiles(values: np.ndarray) -> bytes:
@@ -100,103 +104,131 @@ def encode_tiles(values: np.ndarray) -> bytes:
     height, width = values.shape
     if not width or not height:
         return b""
-    size = values.dtype.itemsize
     tiles = _to_tiles(values)
-    flat = tiles.reshape(len(tiles), _AREA)
     tile_w, tile_h = _tile_sizes(width, height)
+    choice = choose(tiles, tile_w, tile_h)
+    headers, header_lengths = _headers(choice, values.dtype.itemsize)
+    compact, offsets = _compact(choice, headers, header_lengths)
+    raw = choice.kind == Kind.RAW
+    if not raw.any():
+        return compact.tobytes()
+    return _with_raw_pixels(compact, offsets, tiles, raw, tile_w, tile_h)
 
-    # Colours: solid tiles at a glance; for the others, sorted values give the number of
-    # colours, the most common one (background) and, for two, the other (foreground).
-    background = flat[:, 0].copy()
-    foreground = background.copy()
-    kind = np.full(len(tiles), _SOLID)
-    busy = np.flatnonzero((flat != flat[:, :1]).any(axis=1))
-    ordered = np.sort(flat[busy], axis=1)
-    changes = ordered[:, 1:] != ordered[:, :-1]
-    others = changes.sum(axis=1)  # colours besides the background
-    kind[busy] = np.where(others == 1, _MONO, _COLOURED)
 
-    # Raw when smaller than subrectangles (counting background and foreground as sent).
-    # Each other colour needs a subrectangle at least: tiles that cannot beat Raw even so
-    # (photos) skip the search for subrectangles. The background covers a pixel at least, so
-    # a tile never needs more subrectangles than the U8 count can say (255).
-    record = np.where(kind == _COLOURED, size + 2, 2)
-    overhead = 2 * size + 1
-    raw_size = tile_w * tile_h * size
-    hopeful = overhead + others * record[busy] < raw_size[busy]
-    search = busy[hopeful]
-    ordered, changes = ordered[hopeful], changes[hopeful]
-    background[search] = _most_common_in_rows(ordered, changes)
-    foreground[search] = np.where(
-        ordered[:, 0] == background[search], ordered[:, -1], ordered[:, 0]
-    )
-    block, xs, ys, ws, hs, colours = subrectangles(tiles[search], background[search])
-    owner = search[block]
-    ws = np.minimum(ws, tile_w[owner] - xs)
-    hs = np.minimum(hs, tile_h[owner] - ys)
-    count = np.bincount(owner, minlength=len(tiles))
-    raw = (kind != _SOLID) & (raw_size <= overhead + count * record)
-    raw[busy[~hopeful]] = True
-    kind[raw] = _RAW
-
-    # What the client carries over into each tile (7.7.4).
-    after_raw = _previous(raw, True)
-    send_background = ~raw & (after_raw | (background != _previous(background, 0)))
+def _headers(choice: Choice, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every tile's header bytes, one after another, and how many each has: subencoding
+    mask, background and foreground where the client does not carry them over, number of
+    subrectangles (7.7.4)."""
+    kind, background, foreground = choice.kind, choice.background, choice.foreground
+    raw, mono = kind == Kind.RAW, kind == Kind.MONO
+    # What the client carries over into each tile (7.7.4): the background until a Raw tile.
+    send_background = ~raw & (_previous(raw, True) | (background != _previous(background, 0)))
     # The foreground is set by a two-colour tile, ended by Raw and coloured tiles, and kept
     # through solid ones: look back to the last tile that was not solid.
-    setter = np.maximum.accumulate(np.where(kind != _SOLID, np.arange(len(tiles)), -1))
+    setter = np.maximum.accumulate(np.where(kind != Kind.SOLID, np.arange(len(kind)), -1))
     before = _previous(setter, -1)
-    carried = (before >= 0) & (kind[before] == _MONO) & (foreground[before] == foreground)
-    send_foreground = (kind == _MONO) & ~carried
+    carried = (before >= 0) & (kind[before] == Kind.MONO) & (foreground[before] == foreground)
+    send_foreground = mono & ~carried
+    has_subrects = mono | (kind == Kind.COLOURED)
 
-    mask = np.select(
-        [kind == _RAW, kind == _MONO, kind == _COLOURED],
-        [RAW, ANY_SUBRECTS, ANY_SUBRECTS | SUBRECTS_COLOURED],
-        0,
+    # The fields side by side for all tiles; each tile sends those it needs.
+    fields = np.empty((len(kind), 2 * size + 2), np.uint8)
+    fields[:, 0] = (
+        _KIND_MASKS[kind]
+        | np.where(send_background, BACKGROUND_SPECIFIED, 0)
+        | np.where(send_foreground, FOREGROUND_SPECIFIED, 0)
     )
-    mask |= np.where(send_background, BACKGROUND_SPECIFIED, 0)
-    mask |= np.where(send_foreground, FOREGROUND_SPECIFIED, 0)
-    has_subrects = (kind == _MONO) | (kind == _COLOURED)
-    tile_bytes = (
-        1
-        + size * (send_background.astype(np.int64) + send_foreground)
-        + np.where(has_subrects, 1 + count * record, 0)
-        + np.where(raw, raw_size, 0)
+    fields[:, 1 : size + 1] = _as_bytes(background)
+    fields[:, size + 1 : -1] = _as_bytes(foreground)
+    fields[:, -1] = choice.count
+    sent = np.ones(fields.shape, bool)
+    sent[:, 1 : size + 1] = send_background[:, None]
+    sent[:, size + 1 : -1] = send_foreground[:, None]
+    sent[:, -1] = has_subrects
+    lengths = 1 + size * (send_background.astype(np.intp) + send_foreground) + has_subrects
+    return fields[sent], lengths
+
+
+def _compact(
+    choice: Choice, headers: np.ndarray, header_lengths: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every tile's bytes but the pixels of Raw tiles, and where each tile starts: its
+    header, then its subrectangles (7.7.4). Headers and the subrectangles of two-colour
+    tiles are few bytes and go in by index; the coloured subrectangles, most of the bytes,
+    fill the rest in order."""
+    kind, count = choice.kind, choice.count
+    size = choice.colours.itemsize
+    record_lengths = count * np.where(kind == Kind.COLOURED, size + 2, 2)
+    lengths = header_lengths + record_lengths
+    offsets = np.cumsum(lengths) - lengths
+    # Each subrectangle: its colour (sent in coloured tiles only), x-and-y-position and
+    # width-and-height, each less one.
+    records = np.empty(
+        len(choice.owner), [("colour", choice.colours.dtype), ("xy", np.uint8), ("wh", np.uint8)]
     )
-    starts = np.cumsum(tile_bytes) - tile_bytes
-    out = np.empty(int(tile_bytes.sum()), np.uint8)
+    records["colour"] = choice.colours
+    records["xy"] = (choice.xs << 4) | choice.ys
+    records["wh"] = ((choice.ws - 1) << 4) | (choice.hs - 1)
 
-    # Scatter each field of every tile: mask, background, foreground, count, subrectangles.
-    out[starts] = mask
-    cursor = starts + 1
-    _put(out, cursor[send_background], background[send_background])
-    cursor += size * send_background
-    _put(out, cursor[send_foreground], foreground[send_foreground])
-    cursor += size * send_foreground
-    out[cursor[has_subrects]] = count[has_subrects]
-    cursor += has_subrects
-
-    rank = np.arange(len(owner)) - (np.cumsum(count) - count)[owner]  # within its tile
-    keep = ~raw[owner]
-    owner, rank, xs, ys, ws, hs, colours = (a[keep] for a in (owner, rank, xs, ys, ws, hs, colours))
-    place = cursor[owner] + rank * record[owner]
-    coloured = kind[owner] == _COLOURED
-    _put(out, place[coloured], colours[coloured])
-    place += np.where(coloured, size, 0)
-    out[place] = (xs << 4) | ys  # x-and-y-position
-    out[place + 1] = ((ws - 1) << 4) | (hs - 1)  # width-and-height, each minus one
-
-    # Raw tiles: their pixels row by row, through a mask of the bytes they occupy.
-    raw_tiles = np.flatnonzero(raw)
-    if len(raw_tiles):
-        inside = (np.arange(TILE)[:, None] < tile_h[raw_tiles, None, None]) & (
-            np.arange(TILE) < tile_w[raw_tiles, None, None]
+    mono = np.flatnonzero(kind == Kind.MONO)
+    mono_subrects = _ranges((np.cumsum(count) - count)[mono], count[mono])
+    pairs = np.empty((len(mono_subrects), 2), np.uint8)
+    pairs[:, 0], pairs[:, 1] = records["xy"][mono_subrects], records["wh"][mono_subrects]
+    at = np.concatenate(
+        (
+            _ranges(offsets, header_lengths),
+            _ranges(offsets[mono] + header_lengths[mono], record_lengths[mono]),
         )
-        data = np.ascontiguousarray(tiles[raw_tiles][inside]).view(np.uint8)
-        edges = np.zeros(len(out) + 1, np.int8)
-        edges[cursor[raw_tiles]] = 1
-        edges[starts[raw_tiles] + tile_bytes[raw_tiles]] = -1
-        out[np.cumsum(edges[:-1], dtype=np.int8).view(bool)] = data
+    )
+    compact = np.empty(int(lengths.sum()), np.uint8)
+    compact[at] = np.concatenate((headers, pairs.reshape(-1)))
+    rest = np.ones(len(compact), bool)
+    rest[at] = False
+    if len(mono_subrects):  # keep the others, as opaque items (far faster than as records)
+        coloured = np.ones(len(records), bool)
+        coloured[mono_subrects] = False
+        records = records.view(np.dtype((np.void, records.itemsize)))[coloured]
+    compact[rest] = records.view(np.uint8)
+    return compact, offsets
+
+
+def _with_raw_pixels(
+    compact: np.ndarray,
+    offsets: np.ndarray,
+    tiles: np.ndarray,
+    raw: np.ndarray,
+    tile_w: np.ndarray,
+    tile_h: np.ndarray,
+) -> bytes:
+    """The payload: ``compact`` (every tile's bytes but the pixels of Raw tiles, each from
+    its offset) with the pixels inserted after each Raw tile's mask. A run of Raw tiles of
+    one size is one reshaped copy, so photo-like rectangles cost a few copies, not a loop
+    per tile."""
+    size = tiles.dtype.itemsize
+    pixel_bytes = np.where(raw, tile_w * tile_h * size, 0)
+    inserted = np.cumsum(pixel_bytes) - pixel_bytes  # Raw pixel bytes before each tile
+    out = np.empty(len(compact) + int(pixel_bytes.sum()), np.uint8)
+    raw_tiles = np.flatnonzero(raw)
+    # Runs: Raw tiles one after another, of one width and height.
+    joined = (
+        (np.diff(raw_tiles) == 1)
+        & (np.diff(tile_w[raw_tiles]) == 0)
+        & (np.diff(tile_h[raw_tiles]) == 0)
+    )
+    firsts = raw_tiles[np.flatnonzero(np.concatenate(([True], ~joined)))]
+    stops = raw_tiles[np.flatnonzero(np.concatenate((~joined, [True])))] + 1
+    copied = written = 0
+    for first, stop in zip(firsts.tolist(), stops.tolist(), strict=True):
+        at = int(offsets[first])
+        to = at + int(inserted[first])
+        out[written:to] = compact[copied:at]
+        w, h = int(tile_w[first]), int(tile_h[first])
+        run = out[to : to + (stop - first) * (1 + w * h * size)].reshape(stop - first, -1)
+        run[:, 0] = compact[at : at + stop - first]  # their masks
+        data = np.ascontiguousarray(tiles[first:stop, :h, :w]).reshape(stop - first, -1)
+        run[:, 1:] = data.view(np.uint8)
+        copied, written = at + stop - first, to + run.size
+    out[written:] = compact[copied:]
     return out.tobytes()
 
 

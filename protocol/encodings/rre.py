@@ -68,33 +68,66 @@ def subrectangles(
     """Cover every pixel of ``blocks`` (B, rows, cols) that differs from its block's
     ``background`` (B,) with disjoint one-value rectangles, all blocks in one batch.
 
-    Returns (block, x, y, width, height, value) arrays ordered by block. Horizontal runs are
-    maximal; a run continues the rectangle above it when that rectangle's bottom row is a run
-    with the same x, width and value.
+    Returns (block, x, y, width, height, value) arrays in the order of the rectangles' top-left
+    corners (block by block, row by row). Horizontal runs are maximal; a run continues the
+    rectangle above it when that rectangle's bottom row is a run with the same x, width and
+    value. Every step is a pass over the pixels (a few per doubling of the reach for widths
+    and heights), so whole frames of blocks cost no loop per block or per run.
     """
-    _, rows, cols = blocks.shape
-    plane = rows * cols
-    flat = blocks.reshape(-1)
-    # A run starts at column 0 and wherever the value changes, so runs never span rows.
-    starts = np.ones(blocks.shape, bool)
-    np.not_equal(blocks[:, :, 1:], blocks[:, :, :-1], out=starts[:, :, 1:])
-    start_at = np.flatnonzero(starts)
-    lengths = np.diff(start_at, append=flat.size)
-    foreground = flat[start_at] != background[start_at // plane]
-    run = np.zeros(flat.size, np.int32)
-    run[start_at[foreground]] = lengths[foreground]
-    # Visit the runs column by column within each block: a run and the one directly above it
-    # become neighbours, so the rectangles are the stretches of runs continuing the previous.
-    order = np.flatnonzero(run.reshape(blocks.shape).transpose(0, 2, 1))
-    block, rest = np.divmod(order, plane)
-    x, y = np.divmod(rest, rows)
-    at = block * plane + y * cols + x
-    above = np.where(y > 0, at - cols, at)
-    continues = (y > 0) & (run[above] == run[at]) & (flat[above] == flat[at])
-    heads = np.flatnonzero(~continues)
-    heights = np.diff(heads, append=order.size)
-    at = at[heads]
-    return block[heads], x[heads], y[heads], run[at], heights, flat[at]
+    count, rows, cols = blocks.shape
+    flat = np.ascontiguousarray(blocks).reshape(-1)
+    size = flat.size
+    if not size:
+        nothing = np.zeros(0, np.intp)
+        return nothing, nothing, nothing, nothing, nothing, flat
+    # A run starts at column 0 and wherever the value changes from the left.
+    starts = np.empty(size, bool)
+    np.not_equal(flat[1:], flat[:-1], out=starts[1:])
+    starts.reshape(-1, cols)[:, 0] = True
+    foreground = np.not_equal(flat.reshape(count, -1), background[:, None]).reshape(-1)
+    foreground &= starts
+    # At every pixel, the width of its run from there on: at a start, the run's width.
+    widths = _chain_lengths(~starts[1:], size, cols, 1)
+    # A foreground run continues the run above when that one starts at the same x with the
+    # same width and value (never across blocks: a block's first row continues nothing).
+    continues = np.zeros(size, bool)
+    np.equal(flat[cols:], flat[:-cols], out=continues[cols:])
+    continues.reshape(count, rows, cols)[:, 0] = False
+    continues &= foreground
+    continues[cols:] &= starts[:-cols]
+    continues[cols:] &= widths[cols:] == widths[:-cols]
+    # Runs that continue nothing are the rectangles' top rows; the runs below continuing
+    # them, one after another, give their heights.
+    heights = _chain_lengths(continues[cols:], size, rows, cols)
+    tops = np.flatnonzero(foreground ^ continues)  # (continues lies within foreground)
+    line = tops // cols  # (floor division by a constant is much faster than divmod)
+    block = line // rows
+    return (
+        block,
+        tops - line * cols,
+        line - block * rows,
+        widths[tops].astype(np.intp),
+        heights[tops].astype(np.intp),
+        flat[tops],
+    )
+
+
+def _chain_lengths(links: np.ndarray, size: int, longest: int, stride: int) -> np.ndarray:
+    """For every position p of a flat array, how many of p, p + stride, p + 2 stride ... are
+    linked to it without a break, where ``links[p]`` says p + stride is linked to p and no
+    chain is longer than ``longest``. Doubling the reach each pass takes log2(longest) passes
+    over the array rather than a loop per chain."""
+    lengths = np.ones(size, np.min_scalar_type(longest))
+    reach = 1
+    while reach < longest:
+        shift = reach * stride
+        # lengths[p] counted the first ``reach`` of p's chain; add the next ``reach`` when
+        # p + shift is still linked to p.
+        lengths[:-shift] += lengths[shift:] * links[: size - shift]
+        reach *= 2
+        if reach < longest:  # linked over the doubled reach: over two of the last
+            links = links[: len(links) - shift] & links[shift:]
+    return lengths
 
 
 def paint_rectangles(

@@ -14,10 +14,21 @@ from benchmarks.contents import text_desktop
 from protocol._errors import RemoteProtocolError
 from protocol._events import Rectangle
 from protocol._framebuffer import Framebuffer
-from protocol._pixelformat import BGRX, PixelFormat, encode_pixels, quantise
-from protocol.encodings import EncodeSettings, Encoding, hextile
+from protocol._pixelformat import BGRX, PixelFormat, decode_pixels, encode_pixels, quantise
+from protocol.encodings import EncodeSettings, Encoding, _hextile_choice, hextile, rre
+from protocol.encodings._hextile_choice import Kind
 
-from .roundtrip import BGR233, FORMATS, NEED, cut_lists, decode_arbitrary, feed, round_trip, split
+from .roundtrip import (
+    BGR233,
+    FORMATS,
+    NEED,
+    RGB565,
+    cut_lists,
+    decode_arbitrary,
+    feed,
+    round_trip,
+    split,
+)
 from .strategies import pictures, pixel_formats
 
 # BGRX colours and their BGR233 values (red in bits 0-2, green 3-5, blue 6-7).
@@ -206,3 +217,214 @@ def test_arbitrary_bytes_are_a_protocol_error_or_pixels(
 ) -> None:
     header = Rectangle(0, 0, width, height, Encoding.HEXTILE)
     decode_arbitrary(header, data, pf, Framebuffer.blank(40, 20), also_as_payload=True)
+
+
+# --- the encoder's choice of subencoding, tile by tile --------------------------------------
+
+
+def reference_decode(payload: bytes, width: int, height: int, size: int) -> np.ndarray:
+    """(H, W, size) wire bytes of the pixels a payload paints, decoded tile by tile straight
+    from 7.7.4 (independent of the decoder under test)."""
+    out = np.zeros((height, width, size), np.uint8)
+    at = 0
+
+    def take(count: int) -> np.ndarray:
+        nonlocal at
+        at += count
+        assert at <= len(payload)
+        return np.frombuffer(payload, np.uint8, count, at - count)
+
+    background = foreground = None
+    for top in range(0, height, 16):
+        for left in range(0, width, 16):
+            w, h = min(16, width - left), min(16, height - top)
+            tile = out[top : top + h, left : left + w]
+            (mask,) = take(1)
+            if mask & 1:  # Raw
+                tile[:] = take(w * h * size).reshape(h, w, size)
+                background = foreground = None  # the encoder must specify them again
+                continue
+            if mask & 2:
+                background = take(size)
+            if mask & 4:
+                foreground = take(size)
+            tile[:] = background
+            for _ in range(take(1)[0] if mask & 8 else 0):
+                colour = take(size) if mask & 16 else foreground
+                xy, wh = take(2)
+                x, y = xy >> 4, xy & 15
+                tile[y : y + (wh & 15) + 1, x : x + (wh >> 4) + 1] = colour
+    assert at == len(payload)
+    return out
+
+
+def wire_bytes(pixels: np.ndarray, pf: PixelFormat) -> np.ndarray:
+    """(H, W, size) bytes of the pixels in the client's format."""
+    height, width = pixels.shape[:2]
+    size = pf.bytes_per_pixel
+    return np.frombuffer(encode_pixels(pixels, pf), np.uint8).reshape(height, width, size)
+
+
+def from_values(values: np.ndarray) -> np.ndarray:
+    """BGRX pixels whose BGR233 values are ``values`` (H, W)."""
+    height, width = values.shape
+    return decode_pixels(values.astype(np.uint8).tobytes(), width, height, BGR233)
+
+
+def encode(pixels: np.ndarray, pf: PixelFormat = BGR233) -> bytes:
+    (rectangle,) = hextile.HextileEncoder().encode(pixels, 0, 0, pf, EncodeSettings())
+    return rectangle.payload
+
+
+def scattered(colours: int, background: int = 0) -> np.ndarray:
+    """16x16 BGR233 values: ``background`` pixels of value 0 in the top left corner, the
+    rest cycling through ``colours`` other values so that every pixel differs from its left
+    and upper neighbours, as in a photograph."""
+    index = (np.arange(16)[:, None] * 7 + np.arange(16) * 3) % colours + 1
+    index.reshape(-1)[:background] = 0
+    return index
+
+
+@pytest.fixture
+def searched(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many tiles each encode searched for subrectangles."""
+    counts: list[int] = []
+    search = _hextile_choice.subrectangles
+
+    def counting(blocks: np.ndarray, background: np.ndarray) -> tuple[np.ndarray, ...]:
+        counts.append(len(blocks))
+        return search(blocks, background)
+
+    monkeypatch.setattr(_hextile_choice, "subrectangles", counting)
+    return counts
+
+
+def test_photo_tile_goes_raw_without_a_search(searched: list[int]) -> None:
+    # 60 colours: 59 subrectangles of 3 bytes would beat Raw's 256 bytes, but every pixel
+    # is a corner of its own, which no cover can merge.
+    pixels = from_values(scattered(60))
+    assert encode(pixels) == b"\x01" + wire_bytes(pixels, BGR233).tobytes()
+    assert searched == [0]
+
+
+def test_tile_of_few_colours_is_searched_and_may_still_go_raw(searched: list[int]) -> None:
+    # A colour on 40 pixels might be the background of many corners: the search decides
+    # (one subrectangle a pixel, 3 bytes each, is more than Raw), and the next tile, which
+    # the search puts into subrectangles, must specify its background again.
+    values = np.zeros((16, 32), np.uint8)
+    values[:, :16] = scattered(60, background=40)
+    values[4:6, 20:23] = 0x07
+    pixels = from_values(values)
+    assert encode(pixels) == b"".join(
+        [
+            b"\x01" + wire_bytes(pixels[:, :16], BGR233).tobytes(),
+            bytes([0x0E, 0x00, 0x07, 1, 0x44, 0x21]),  # background, foreground, a 3x2 at (4, 4)
+        ]
+    )
+    assert searched == [2]
+
+
+def test_corners_of_the_background_do_not_count(searched: list[int]) -> None:
+    """96 corner pixels, 24 of them the background's: 72 coloured subrectangles of 3 bytes
+    beat Raw's 256 bytes, which the search finds although 96 subrectangles would not."""
+    values = np.zeros((16, 16), np.uint8)
+    records = []
+    for y in range(3):  # a checkerboard of the background and 24 colours of a pixel each
+        for x in range(16):
+            if (x + y) % 2:
+                values[y, x] = 100 + len(records)
+                records.append(bytes([values[y, x], x << 4 | y, 0x00]))
+    for top, bottom in ((3, 8), (8, 12), (12, 16)):  # vertical strips of 48 colours
+        for x in range(16):
+            values[top:bottom, x] = len(records) - 23
+            records.append(bytes([values[top, x], x << 4 | top, bottom - top - 1]))
+    assert encode(from_values(values)) == bytes([0x1A, 0x00, 72]) + b"".join(records)
+    assert searched == [1]
+
+
+def test_solid_tiles_send_their_background_only_when_it_changes(searched: list[int]) -> None:
+    values = np.full((16, 48), W, np.uint8)
+    values[:, 32:] = R
+    assert encode(from_values(values)) == bytes([0x02, W, 0x00, 0x02, R])
+    assert searched == [0]
+
+
+def test_background_is_the_most_common_colour_the_smallest_on_a_tie() -> None:
+    # 96 pixels of 0x05, 96 of 0x03, 64 of 0x09: no colour fills half the tile.
+    values = np.full((16, 16), 0x03, np.uint8)
+    values[:6] = 0x05
+    values[12:] = 0x09
+    # Coloured subrectangles on the background 0x03: 16x6 at (0, 0), 16x4 at (0, 12).
+    expected = bytes([0x1A, 0x03, 2, 0x05, 0x00, 0xF5, 0x09, 0x0C, 0xF3])
+    assert encode(from_values(values)) == expected
+
+
+def test_subrectangles_of_a_partial_tile_stop_at_its_edge() -> None:
+    values = np.full((4, 6), W, np.uint8)
+    values[:2, 4:] = R  # found 12 wide in the tile padded to 16x16, sent 2 wide
+    assert encode(from_values(values)) == bytes([0x0E, W, R, 1, 0x40, 0x11])  # 2x2 at (4, 0)
+
+
+def test_raw_tiles_of_every_size_at_16_bpp() -> None:
+    """20x20: whole, right, bottom and corner tiles, all Raw, their pixels row by row."""
+    pixels = np.random.default_rng(7).integers(0, 256, (20, 20, 4), dtype=np.uint8)
+    expected = b"".join(
+        b"\x01" + encode_pixels(pixels[rows, columns], RGB565)
+        for rows in (slice(0, 16), slice(16, 20))
+        for columns in (slice(0, 16), slice(16, 20))
+    )
+    assert encode(pixels, RGB565) == expected
+
+
+def brute_force_kinds(pixels: np.ndarray, pf: PixelFormat) -> list[Kind]:
+    """Every tile's kind as the encoder must choose it: the smallest of its forms, with the
+    subrectangles of every tile searched."""
+    values = rre.wire_values(pixels, pf)
+    size = values.itemsize
+    kinds = []
+    for top in range(0, values.shape[0], 16):
+        for left in range(0, values.shape[1], 16):
+            tile = values[top : top + 16, left : left + 16]
+            if (tile == tile.flat[0]).all():
+                kinds.append(Kind.SOLID)
+                continue
+            padded = np.pad(tile, ((0, 16 - tile.shape[0]), (0, 16 - tile.shape[1])), "edge")
+            colours, counts = np.unique(padded, return_counts=True)
+            background = colours[np.argmax(counts)]  # the smallest of the most common
+            subrects = len(rre.subrectangles(padded[None], np.array([background]))[0])
+            kind = Kind.MONO if len(colours) == 2 else Kind.COLOURED
+            record = 2 if kind == Kind.MONO else size + 2
+            raw = tile.size * size <= 2 * size + 1 + subrects * record
+            kinds.append(Kind.RAW if raw else kind)
+    return kinds
+
+
+@st.composite
+def photo_like(draw: st.DrawFn) -> np.ndarray:
+    """Tiles near the line between subrectangles and Raw: a background on some pixels, the
+    others from a palette of any size, scattered or in blocks, at awkward sizes."""
+    height, width = draw(st.integers(1, 40)), draw(st.integers(1, 40))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    palette = rng.integers(0, 256, (draw(st.sampled_from([2, 3, 20, 60, 120, 200, 400])), 4))
+    index = rng.integers(0, len(palette), (height, width))
+    if draw(st.booleans()):
+        index = np.repeat(index, draw(st.integers(1, 3)), axis=1)[:, :width]
+    index[rng.random((height, width)) < draw(st.sampled_from([0, 0.1, 0.2, 0.6]))] = 0
+    return palette[index].astype(np.uint8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pixels=st.one_of(photo_like(), pictures(max_side=40)),
+    pf=st.sampled_from([BGRX, RGB565, BGR233]),
+)
+def test_the_bounds_never_change_the_choice(pixels: np.ndarray, pf: PixelFormat) -> None:
+    """Tiles proved Raw without a search are exactly those a search would make Raw, and the
+    payload decodes, by the reference, to the pixels."""
+    height, width = pixels.shape[:2]
+    values = rre.wire_values(pixels, pf)
+    tiles = hextile._to_tiles(values)
+    choice = _hextile_choice.choose(tiles, *hextile._tile_sizes(width, height))
+    assert list(choice.kind) == brute_force_kinds(pixels, pf)
+    decoded = reference_decode(encode(pixels, pf), width, height, pf.bytes_per_pixel)
+    np.testing.assert_array_equal(decoded, wire_bytes(pixels, pf))

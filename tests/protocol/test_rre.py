@@ -120,13 +120,42 @@ def test_subrectangles_cover_exactly_the_foreground(pixels: np.ndarray, blocks: 
     values = values.reshape(blocks, pixels.shape[0], pixels.shape[1])
     background = np.array([rre.most_common(v) for v in values], values.dtype)
     block, xs, ys, ws, hs, colours = rre.subrectangles(values, background)
-    assert (np.diff(block) >= 0).all()
+    corners = list(zip(block.tolist(), ys.tolist(), xs.tolist(), strict=True))
+    assert corners == sorted(corners)  # block by block, row by row
     assert (ws > 0).all() and (hs > 0).all()
     painted = np.zeros(values.shape, int)
     for b, x, y, w, h, colour in zip(block, xs, ys, ws, hs, colours, strict=True):
         assert (values[b, y : y + h, x : x + w] == colour).all()  # one value each
         painted[b, y : y + h, x : x + w] += 1
     np.testing.assert_array_equal(painted, values != background[:, None, None])
+
+
+def test_subrectangles_golden_runs_and_merging() -> None:
+    """Maximal runs; a run continues the rectangle above only at the same x, width and
+    value; rectangles in the order of their top-left corners, never across blocks."""
+    blocks = np.array(
+        [
+            [[0, 1, 1, 0], [0, 1, 1, 0], [0, 1, 2, 0], [3, 3, 3, 3]],
+            [[0, 0, 0, 5], [0, 0, 0, 5], [0, 0, 0, 5], [0, 0, 0, 0]],
+        ],
+        np.uint16,
+    )
+    found = rre.subrectangles(blocks, np.array([0, 0], np.uint16))
+    assert [tuple(int(a[i]) for a in found) for i in range(len(found[0]))] == [
+        (0, 1, 0, 2, 2, 1),  # block, x, y, width, height, value
+        (0, 1, 2, 1, 1, 1),  # narrower than the rectangle above: a new one
+        (0, 2, 2, 1, 1, 2),
+        (0, 0, 3, 4, 1, 3),
+        (1, 3, 0, 1, 3, 5),
+    ]
+
+
+def test_subrectangles_longer_than_a_byte() -> None:
+    block = np.zeros((1, 300, 400), np.uint32)
+    block[0, 10:290, 5:395] = 7
+    found = rre.subrectangles(block, np.array([0], np.uint32))
+    assert [int(a[0]) for a in found] == [0, 5, 10, 390, 280, 7]
+    assert len(found[0]) == 1
 
 
 @settings(max_examples=100, deadline=None)
