@@ -23,6 +23,7 @@ from ._registry import (
     settings_from_encodings,
 )
 from .copyrect import copy_rect
+from .lossy import is_lossy
 from .pseudo import desktop_size, last_rect
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "desktop_size",
     "h264",
     "hextile",
+    "is_lossy",
     "jpeg",
     "last_rect",
     "make_decoder",

@@ -14,13 +14,18 @@ from .._events import Rectangle
 from .._pixelformat import PixelFormat
 from ._base import EncodeSettings
 from ._tight_jpeg import JpegParameters, requested_jpeg
+from ._tight_palette import palette
 from ._tight_pixels import TPixels, tpixels_for
-from ._tight_plan import LOSSLESS_AREA, Block, Kind, palette, plan
+from ._tight_plan import DETAIL_WIDTH, LOSSLESS_AREA, MAX_WIDTH, TILE, Block, Kind, plan
 from ._tight_wire import FILL, JPEG, MAX_COMPACT, compact_length
 
 #: A JPEG block may cover this many pixels (rows of photo tiles joined): fewer, larger
-#: images carry fewer tables and headers.
-JPEG_AREA = 4 * LOSSLESS_AREA
+#: images carry fewer tables and headers, and each call of libjpeg costs its set-up.
+JPEG_AREA = MAX_WIDTH * MAX_WIDTH
+#: The widest detail block when JPEG is on: one with too many colours for a palette becomes
+#: a JPEG image, which costs the same per pixel at any width, so wide blocks (as wide as
+#: TigerVNC's zlib area allows a tile row) save palettes and rectangles.
+JPEG_DETAIL_WIDTH = LOSSLESS_AREA // TILE
 #: Compression level the client did not choose (TigerVNC's default).
 DEFAULT_COMPRESS_LEVEL = 2
 #: Compression level 0..9 -> zlib level for (palette indices, 1-bit data, full colour):
@@ -81,7 +86,8 @@ class TightFamilyEncoder(abc.ABC):
         if pixel_format.true_colour and pixel_format.bits_per_pixel >= 16:
             jpeg = requested_jpeg(settings)
         rectangles = []
-        for block in plan(values, JPEG_AREA if jpeg else LOSSLESS_AREA):
+        limits = (JPEG_AREA, JPEG_DETAIL_WIDTH) if jpeg else (LOSSLESS_AREA, DETAIL_WIDTH)
+        for block in plan(values, *limits):
             block_pixels, block_values = block.of(pixels), block.of(values)
             left, top = x + block.x, y + block.y
             found = None

@@ -1,13 +1,14 @@
-"""Tight's gradient filter (rfbproto 7.7.6, GradientFilter), both ways, on whole arrays.
+"""Undoing Tight's gradient filter (rfbproto 7.7.6, GradientFilter) on whole arrays, for the
+decoder (our encoder does not send it).
 
 Each colour component is sent as its difference from the prediction
 P = clamp(left + up - upleft, 0, MAX), modulo MAX + 1, with zeros outside the rectangle.
 
-Filtering is a few array operations. Unfiltering is a recurrence, but without the clamp it
-is a plain 2-D prefix sum; so each band of rows is first solved as a prefix sum and the
-result checked against the clamp (photographs, what the filter is for, almost never clamp).
-A band that does clamp is solved exactly along anti-diagonals, whose cells depend only on
-the two diagonals before them: one array step per diagonal, never one per pixel.
+Unfiltering is a recurrence, but without the clamp it is a plain 2-D prefix sum; so each
+band of rows is first solved as a prefix sum and the result checked against the clamp
+(smooth pictures seldom clamp). A band that does clamp is solved exactly along
+anti-diagonals, whose cells depend only on the two diagonals before them: one array step
+per diagonal, never one per pixel.
 """
 
 from __future__ import annotations
@@ -16,18 +17,6 @@ import numpy as np
 
 #: Rows solved together; bounds the anti-diagonal scratch array to (BAND + 1) x (BAND + W).
 BAND = 64
-
-
-def gradient_filter(channels: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 intensities (MAX = 255) -> the uint8 differences to send."""
-    values = channels.astype(np.int16)
-    prediction = np.zeros_like(values)
-    prediction[:, 1:] += values[:, :-1]
-    prediction[1:, :] += values[:-1, :]
-    prediction[1:, 1:] -= values[:-1, :-1]
-    np.clip(prediction, 0, 255, out=prediction)
-    values -= prediction
-    return values.astype(np.uint8)
 
 
 def gradient_unfilter(differences: np.ndarray, maxima: tuple[int, int, int]) -> np.ndarray:

@@ -38,6 +38,11 @@ def rgb_bytes(pixels: np.ndarray) -> np.ndarray:
     return out
 
 
+def as_bytes(array: np.ndarray) -> memoryview:
+    """The bytes of a C-contiguous array, without copying them."""
+    return memoryview(array).cast("B")
+
+
 def as_seen_by(pixels: np.ndarray, pf: PixelFormat, colour_map: np.ndarray) -> np.ndarray:
     """What a client of format ``pf`` keeps of an image it decoded (JPEG, PNG): the colours
     reduced to its format, colour-map clients through their map. Returns a new array."""
@@ -88,11 +93,12 @@ class TPixels:
             return rgb.tobytes()
         return values.astype(self.wire_dtype).tobytes()
 
-    def from_pixels(self, pixels: np.ndarray, values: np.ndarray) -> bytes:
-        """TPIXEL bytes of a block, from whichever of its two forms is cheaper to convert."""
+    def from_pixels(self, pixels: np.ndarray, values: np.ndarray) -> memoryview:
+        """TPIXEL bytes of a block, from whichever of its two forms is cheaper to convert
+        (a view of a new array: zlib reads it where it lies, with no copy to bytes)."""
         if self.rgb888:
-            return rgb_bytes(pixels).tobytes()
-        return values.astype(self.wire_dtype).tobytes()
+            return as_bytes(rgb_bytes(pixels))
+        return as_bytes(values.astype(self.wire_dtype))
 
     def to_bgrx(
         self, data: bytes | memoryview, count: int, colour_map: np.ndarray | None

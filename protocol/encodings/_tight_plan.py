@@ -1,12 +1,13 @@
-"""How a Tight-family encoder cuts a region into rectangles, decided on whole arrays.
+"""How a Tight-family encoder cuts a region into blocks, decided on whole arrays.
 
-The region is looked at in 64x64 tiles, all tiles at once: a tile is *solid* (one colour:
-a fill), *photo* (a sample of 8x8 pixels is mostly distinct colours: JPEG when allowed, else
-full colour) or *detail* (few colours: text, widgets, lines; a palette if the exact count
-allows). Neighbouring tiles of a kind join into rectangles: fills of one colour and photos
-also grow over rows of tiles (one big fill or JPEG beats many); details stay within a row
-and DETAIL_WIDTH, so a detail rectangle has a fair chance of a palette of its own. Its exact
-palette is then built from its runs of equal pixels, which desktop content has few of.
+First its solid areas (``_tight_solid``), each a fill. The rest is judged by 64x64 tiles: a
+tile is *photo* when a sample of its pixels (one per 8x8 square) is mostly distinct colours
+(JPEG when allowed, else full colour), else *detail* (text, widgets, lines: a palette when the
+exact count allows). Cut at the tiles' and the fills' edges, the rest is a grid of cells; runs
+of cells of one kind along each row of cells become blocks, and blocks grow down over runs
+with the same columns: photos over tile rows too (one big JPEG beats many), details only
+within their tile row and a width (DETAIL_WIDTH for lossless blocks), so a detail block has
+a fair chance of a palette.
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ import enum
 import attrs
 import numpy as np
 
+from ._tight_runs import Rectangle, stacked_runs
+from ._tight_solid import Area, solid_areas
+
 #: Side of the analysis tiles (a multiple of the sampling step).
 TILE = 64
 #: Sampling step: one pixel per SAMPLE x SAMPLE square tells a photo from drawn content.
 SAMPLE = 8
-#: The widest detail rectangle. Narrower ones find 256-colour palettes more often but cost
-#: more per rectangle (zlib flushes, headers); on the benchmark desktops 512 was fastest and
-#: smallest of 64..1024.
+#: The widest detail block sent losslessly. Narrower ones find 256-colour palettes more
+#: often but cost more per rectangle (palettes, zlib flushes, headers): on the benchmark
+#: desktops 256 took 10% more time than 512, while 1024 saved 5% of the time for 17% more
+#: bytes of text (more blocks over 256 colours, sent in full colour).
 DETAIL_WIDTH = 512
 #: TigerVNC's limit on the area of one rectangle of zlib-compressed data.
 LOSSLESS_AREA = 65536
@@ -52,98 +57,81 @@ class Block:
         return array[self.y : self.y + self.height, self.x : self.x + self.width]
 
 
-def plan(values: np.ndarray, photo_area: int) -> list[Block]:
-    """Cut (H, W) colour values into blocks that cover them exactly once. Photo blocks
-    grow up to ``photo_area`` pixels (JPEG images may be larger than zlib data)."""
-    height, width = values.shape
-    columns = np.arange(0, width, TILE)
-    solid, colours = _solid_tiles(values, columns)
-    kinds = np.where(solid, 0, np.where(_photo_tiles(values, len(columns)), 1, 2))
-    blocks: list[Block] = []
-    above: dict[tuple[Kind, int, int, int], int] = {}  # the previous tile row's blocks
-    for row, top in enumerate(range(0, height, TILE)):
-        rows = min(TILE, height - top)
-        here: dict[tuple[Kind, int, int, int], int] = {}
-        for kind, left, span, colour in _spans(kinds[row], colours[row], width):
-            key = (kind, left, span, colour)
-            index = above.get(key)
-            if index is not None and _may_grow(blocks[index], rows, photo_area):
-                blocks[index] = attrs.evolve(blocks[index], height=blocks[index].height + rows)
-            else:
-                index = len(blocks)
-                blocks.append(Block(kind, left, top, span, rows, colour))
-            here[key] = index
-        above = here
+def plan(values: np.ndarray, photo_area: int, detail_width: int) -> list[Block]:
+    """Cut (H, W) colour values into blocks that cover them exactly once: fills first.
+    Photo blocks grow up to ``photo_area`` pixels (JPEG images may be larger than zlib
+    data), detail blocks up to ``detail_width`` wide."""
+    areas = solid_areas(values)
+    fills = [
+        Block(Kind.FILL, left, y, min(MAX_WIDTH, x + width - left), height, colour)
+        for x, y, width, height, colour in areas
+        for left in range(x, x + width, MAX_WIDTH)
+    ]
+    photo = _photo_tiles(values, areas)
+    return fills + _cover(values.shape, areas, photo, photo_area, detail_width)
+
+
+def _cover(
+    shape: tuple[int, int],
+    areas: list[Area],
+    photo: np.ndarray,
+    photo_area: int,
+    detail_width: int,
+) -> list[Block]:
+    """Blocks covering what the solid areas leave of the region. The region is cut into
+    cells at every tile edge and every area edge, so a cell is wholly filled or not, and in
+    one tile, whose kind it takes."""
+    height, width = shape
+    edges = np.array([(x, x + w, y, y + h) for x, y, w, h, _ in areas], np.intp).reshape(-1, 4)
+    xs = np.unique(np.r_[np.arange(0, width, TILE), width, edges[:, :2].ravel()])
+    ys = np.unique(np.r_[np.arange(0, height, TILE), height, edges[:, 2:].ravel()])
+    keys = photo[ys[:-1, None] // TILE, xs[None, :-1] // TILE].astype(np.int64)  # 1: photo
+    for x, y, w, h, _ in areas:
+        keys[
+            np.searchsorted(ys, y) : np.searchsorted(ys, y + h),
+            np.searchsorted(xs, x) : np.searchsorted(xs, x + w),
+        ] = -1
+    photo_width = min(MAX_WIDTH, photo_area // TILE)
+
+    def may_grow(cells: Rectangle) -> bool:
+        left, top, columns, rows, key = cells
+        below = top + rows
+        if key:
+            return (ys[below + 1] - ys[top]) * min(
+                photo_width, xs[left + columns] - xs[left]
+            ) <= photo_area
+        return ys[below] // TILE == ys[top] // TILE
+
+    blocks = []
+    for left, top, columns, rows, key in stacked_runs(keys, may_grow):
+        kind, most = (Kind.PHOTO, photo_width) if key else (Kind.DETAIL, detail_width)
+        x, right, y = int(xs[left]), int(xs[left + columns]), int(ys[top])
+        block_height = int(ys[top + rows]) - y
+        for start in range(x, right, most):
+            blocks.append(Block(kind, start, y, min(most, right - start), block_height))
     return blocks
 
 
-def _may_grow(block: Block, rows: int, photo_area: int) -> bool:
-    if block.kind is Kind.FILL:
-        return True
-    return block.kind is Kind.PHOTO and (block.height + rows) * block.width <= photo_area
-
-
-_KINDS = (Kind.FILL, Kind.PHOTO, Kind.DETAIL)
-
-
-def _spans(kinds: np.ndarray, colours: np.ndarray, width: int) -> list[tuple[Kind, int, int, int]]:
-    """One row of tiles as (kind, x, width, colour) runs, each no wider than its kind may."""
-    key = np.where(kinds == 0, colours.astype(np.int64), -1 - kinds)
-    edges = np.flatnonzero(key[1:] != key[:-1]) + 1
-    spans = []
-    for first, end in zip(np.r_[0, edges].tolist(), np.r_[edges, len(key)].tolist(), strict=True):
-        kind = _KINDS[kinds[first]]
-        colour = int(colours[first]) if kind is Kind.FILL else 0
-        left, right = first * TILE, min(end * TILE, width)
-        most = DETAIL_WIDTH if kind is Kind.DETAIL else MAX_WIDTH
-        if kind is Kind.PHOTO:
-            most = min(most, LOSSLESS_AREA // TILE)
-        for start in range(left, right, most):
-            spans.append((kind, start, min(most, right - start), colour))
-    return spans
-
-
-def _solid_tiles(values: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per tile: whether all its pixels equal its first one, and that first pixel."""
+def _photo_tiles(values: np.ndarray, areas: list[Area]) -> np.ndarray:
+    """Per tile: whether most of its sampled pixels outside the solid areas have distinct
+    colours (at least 16 of them, so a sliver never counts as a photo)."""
     height, width = values.shape
-    widths = np.diff(np.r_[columns, width])
-    solid = np.empty(((height + TILE - 1) // TILE, len(columns)), bool)
-    colours = np.empty(solid.shape, np.uint32)
-    for row, top in enumerate(range(0, height, TILE)):
-        band = values[top : top + TILE]
-        firsts = band[0, columns]
-        differs = (band != np.repeat(firsts, widths)).any(axis=0)
-        solid[row] = ~np.logical_or.reduceat(differs, columns)
-        colours[row] = firsts
-    return solid, colours
+    rows, columns = -(-height // TILE), -(-width // TILE)
+    samples = values[SAMPLE // 2 :: SAMPLE, SAMPLE // 2 :: SAMPLE].astype(np.int64)
+    for x, y, area_width, area_height, _ in areas:  # sample i lies at SAMPLE // 2 + i * SAMPLE
+        samples[_samples_in(y, area_height), _samples_in(x, area_width)] = -1
+    per_tile = TILE // SAMPLE
+    padding = ((0, rows * per_tile - samples.shape[0]), (0, columns * per_tile - samples.shape[1]))
+    tiles = np.pad(samples, padding, constant_values=-1).reshape(rows, per_tile, columns, per_tile)
+    tiles = np.sort(tiles.transpose(0, 2, 1, 3).reshape(rows, columns, per_tile * per_tile))
+    counts = np.count_nonzero(tiles >= 0, axis=-1)
+    # Distinct values, less the -1 of the left-out samples when there are any.
+    distinct = 1 + np.count_nonzero(tiles[..., 1:] != tiles[..., :-1], axis=-1)
+    distinct -= tiles[..., 0] < 0
+    return (counts >= 16) & (2 * distinct > counts)
 
 
-def _photo_tiles(values: np.ndarray, tile_columns: int) -> np.ndarray:
-    """Per tile: whether most of its sampled pixels have distinct colours (at least 16
-    samples, so a sliver at the edge never counts as a photo)."""
-    height, width = values.shape
-    ys, xs = np.arange(SAMPLE // 2, height, SAMPLE), np.arange(SAMPLE // 2, width, SAMPLE)
-    tiles = ((ys // TILE)[:, None] * tile_columns + (xs // TILE)[None, :]).ravel()
-    tile_count = (height + TILE - 1) // TILE * tile_columns
-    samples = np.bincount(tiles, minlength=tile_count)
-    keys = tiles.astype(np.uint64) << np.uint64(32) | values[np.ix_(ys, xs)].ravel()
-    distinct = np.bincount((np.unique(keys) >> np.uint64(32)).astype(np.intp), minlength=tile_count)
-    photo = (samples >= 16) & (2 * distinct > samples)
-    return photo.reshape(-1, tile_columns)
-
-
-def palette(values: np.ndarray, max_colours: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """The block's distinct colour values and each pixel's index among them ((H, W) uint8),
-    or None if it has more than ``max_colours`` (<= 256). Works on runs of equal pixels:
-    one sort of the runs' colours instead of the pixels'."""
-    flat = values.ravel()
-    starts = np.empty(flat.size, bool)
-    starts[:1] = True
-    np.not_equal(flat[1:], flat[:-1], out=starts[1:])
-    run_colours = flat[starts]
-    colours, inverse = np.unique(run_colours, return_inverse=True)
-    if len(colours) > max_colours:
-        return None
-    lengths = np.diff(np.r_[np.flatnonzero(starts), flat.size])
-    indices = np.repeat(inverse.astype(np.uint8), lengths).reshape(values.shape)
-    return colours, indices
+def _samples_in(start: int, length: int) -> slice:
+    """The samples along one axis that lie in start..start + length."""
+    first = max(0, -(-(start - SAMPLE // 2) // SAMPLE))
+    return slice(first, max(first, -(-(start + length - SAMPLE // 2) // SAMPLE)))

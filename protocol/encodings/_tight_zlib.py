@@ -31,7 +31,9 @@ class DeflateStreams:
         """The client's streams went through another encoder: reset each on its next use."""
         self._streams = [_UNKNOWN] * STREAMS
 
-    def compress(self, stream: int, data: bytes, level: int, strategy: int) -> tuple[bytes, int]:
+    def compress(
+        self, stream: int, data: bytes | memoryview, level: int, strategy: int
+    ) -> tuple[bytes, int]:
         """(compressed bytes, reset bits to send): the bit of ``stream`` when it had to be
         restarted with the new parameters."""
         if self._independent:

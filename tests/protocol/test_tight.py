@@ -26,9 +26,11 @@ from protocol.encodings import (
     make_encoder,
     tight,
 )
-from protocol.encodings._tight_gradient import gradient_filter, gradient_unfilter
+from protocol.encodings._tight_gradient import gradient_unfilter
 from protocol.encodings._tight_jpeg import jpeg_parameters, requested_jpeg
-from protocol.encodings._tight_plan import Kind, palette, plan
+from protocol.encodings._tight_palette import _buckets, palette
+from protocol.encodings._tight_plan import Kind, plan
+from protocol.encodings._tight_solid import solid_areas, solid_blocks
 from protocol.encodings._tight_wire import compact_length, read_compact_length
 
 from .roundtrip import (
@@ -53,6 +55,18 @@ TIGHT = Encoding.TIGHT
 #: 32 bpp with 8-bit channels but depth 32: TPIXELs are whole 4-byte PIXELs (7.7.6).
 DEPTH32 = PixelFormat(32, 32, False, True, 255, 255, 255, 16, 8, 0)
 LEVEL0 = EncodeSettings(compress_level=0)
+
+
+def gradient_filter(channels: np.ndarray) -> np.ndarray:
+    """The gradient filter (7.7.6) by its definition, for the decoder's tests (our encoder
+    does not send it): (H, W, 3) intensities (MAX = 255) -> the differences."""
+    values = channels.astype(np.int16)
+    prediction = np.zeros_like(values)
+    prediction[:, 1:] += values[:, :-1]
+    prediction[1:, :] += values[:-1, :]
+    prediction[1:, 1:] -= values[:-1, :-1]
+    np.clip(prediction, 0, 255, out=prediction)
+    return (values - prediction).astype(np.uint8)
 
 
 def bgrx(*rgb: tuple[int, int, int]) -> np.ndarray:
@@ -121,11 +135,13 @@ def test_indexed_palette_golden() -> None:
     indices = np.arange(48).reshape(6, 8) % 3
     pixels = colours[indices]
     (rectangle,) = make_encoder(TIGHT).encode(pixels, 0, 0, BGRX, LEVEL0)
-    head = bytes.fromhex("600102010203040506070809")  # stream 2, 3 colours
+    # Stream 2, 3 colours, in the order of the encoder's hash buckets (any order is valid).
+    head = bytes.fromhex("600102070809040506010203")
     assert rectangle.payload.startswith(head)
     compressed = rectangle.payload[len(head) + 1 :]
     assert rectangle.payload[len(head)] == len(compressed) < 128  # 1-byte compact length
-    assert zlib.decompressobj().decompress(compressed) == indices.astype(np.uint8).tobytes()
+    expected = (2 - indices).astype(np.uint8).tobytes()
+    assert zlib.decompressobj().decompress(compressed) == expected
     assert (decode_payload(TIGHT, rectangle.payload, 8, 6) == quantise(pixels, BGRX)).all()
 
 
@@ -141,12 +157,17 @@ def test_copy_filter_under_12_bytes_is_sent_as_is() -> None:
     assert rectangle.payload == bytes.fromhex("00f800001f07e0")
 
 
-@pytest.mark.parametrize(("side", "length_bytes"), [(5, 1), (40, 2), (100, 3)])
-def test_copy_filter_compressed_with_compact_lengths(side: int, length_bytes: int) -> None:
+@pytest.mark.parametrize(
+    ("side", "length_bytes", "control"),
+    [(5, 1, 0x00), (40, 2, 0x30), (100, 3, 0x30)],  # stream 0; photos: stream 3
+)
+def test_copy_filter_compressed_with_compact_lengths(
+    side: int, length_bytes: int, control: int
+) -> None:
     pixels = np.random.default_rng(side).integers(0, 256, (side, side, 4), np.uint8)
     (rectangle,) = make_encoder(TIGHT).encode(pixels, 0, 0, BGRX, LEVEL0)
     payload = rectangle.payload
-    assert payload[0] == 0x00  # stream 0, no filter-id: CopyFilter
+    assert payload[0] == control  # no filter-id: CopyFilter
     length = len(payload) - 1 - length_bytes
     assert payload[1 : 1 + length_bytes] == compact_length(length)
     rgb = pixels[..., 2::-1].tobytes()
@@ -312,7 +333,7 @@ def test_plan_fills_merge_and_photos_are_found() -> None:
     pixels[:, :, 0] = 9
     pixels[64:128, 64:192] = np.random.default_rng(5).integers(0, 256, (64, 128, 4))
     values = pixels.view("<u4")[..., 0] & 0xFFFFFF
-    blocks = plan(values, 1 << 20)
+    blocks = plan(values, 1 << 20, 512)
     coverage = np.zeros(values.shape, int)
     for block in blocks:
         block.of(coverage)[...] += 1
@@ -323,12 +344,146 @@ def test_plan_fills_merge_and_photos_are_found() -> None:
     assert len(blocks) == 5  # the photo; fills above, left and right of it, below
 
 
+def noise(height: int, width: int, seed: int) -> np.ndarray:
+    """A photo's texture: every channel random in 0..199 (so never SOLID's blue), X = 0."""
+    pixels = np.random.default_rng(seed).integers(0, 200, (height, width, 4), np.uint8)
+    pixels[..., 3] = 0
+    return pixels
+
+
+SOLID = (230, 210, 250)  # red, green, blue
+
+
+def zlib_data(payload: bytes, start: int) -> bytes:
+    """The zlib data of a BasicCompression payload whose compact length is at ``start``."""
+    for size in (1, 2, 3):
+        if payload[start : start + size] == compact_length(len(payload) - start - size):
+            return payload[start + size :]
+    raise AssertionError("no compact length fits the payload")
+
+
+def test_a_solid_area_larger_than_a_tile_is_one_fill_of_its_exact_size() -> None:
+    """Its 16x16 blocks are found, joined and grown pixel by pixel to the area's edges
+    (TigerVNC's findSolidRect and extendSolidArea), wherever those fall."""
+    pixels = noise(192, 256, 1)
+    pixels[21:121, 37:187, :3] = SOLID[::-1]
+    for options in (EncodeSettings(), EncodeSettings(quality=8)):
+        seen, rectangles = round_trip(TIGHT, pixels, BGRX, options=options, x=0, y=0)
+        fills = [r for r in rectangles if r.payload[0] >> 4 == 0x8]
+        assert fills == [Rectangle(37, 21, 150, 100, TIGHT, b"\x80" + bytes(SOLID))]
+        jpeg = {r.payload[0] >> 4 == 0x9 for r in rectangles if r not in fills}
+        assert jpeg == {options.quality is not None}  # the noise around it: a photo
+        if options.quality is None:
+            assert (seen == pixels).all()
+
+
+def test_two_colour_text_is_a_mono_palette_with_or_without_jpeg() -> None:
+    rng = np.random.default_rng(2)
+    pixels = np.full((40, 200, 4), 255, np.uint8)
+    pixels[..., 3] = 0
+    pixels[rng.random((40, 200)) < 0.3] = (40, 20, 10, 0)
+    white, ink = bytes.fromhex("ffffff"), bytes.fromhex("0a1428")
+    for options in (EncodeSettings(), EncodeSettings(quality=8)):
+        (rectangle,) = make_encoder(TIGHT).encode(pixels, 10, 20, BGRX, options)
+        assert (rectangle.x, rectangle.y, rectangle.width, rectangle.height) == (10, 20, 200, 40)
+        payload = rectangle.payload
+        assert payload[:3] == b"\x50\x01\x01"  # stream 1, PaletteFilter, 2 colours
+        assert payload[3:9] in (white + ink, ink + white)
+        one = (pixels[..., 0] == 255) == (payload[6:9] == white)  # pixels of colour 1
+        bits = np.packbits(one, axis=1).tobytes()  # 25 bytes a row
+        assert zlib.decompressobj().decompress(zlib_data(payload, 9)) == bits
+
+
+def test_a_photo_is_jpeg_with_a_quality_else_basic_compression() -> None:
+    pixels = smooth(128, 128)
+    pixels[..., :3] += noise(128, 128, 3)[..., :3] // 16
+    (jpeg,) = make_encoder(TIGHT).encode(pixels, 0, 0, BGRX, EncodeSettings(quality=8))
+    assert jpeg.payload[0] == 0x90
+    assert simplejpeg.decode_jpeg_header(tight_image(jpeg.payload))[:2] == (128, 128)
+    rgb = pixels[..., 2::-1].tobytes()
+    # Run-length zlib on stream 3 at the default level; string matching on stream 0 above.
+    for options, control in ((EncodeSettings(), 0x30), (EncodeSettings(compress_level=9), 0x00)):
+        (basic,) = make_encoder(TIGHT).encode(pixels, 0, 0, BGRX, options)
+        assert basic.payload[0] == control  # no filter-id: CopyFilter
+        assert zlib.decompressobj().decompress(zlib_data(basic.payload, 1)) == rgb
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(1, 150),
+    st.integers(1, 150),
+    st.integers(0, 2**32 - 1),
+    st.integers(1, 4),
+    st.sampled_from([8, 13, 40]),
+)
+def test_solid_blocks_areas_and_the_plan(
+    height: int, width: int, seed: int, colours: int, cell: int
+) -> None:
+    """Blocks (edge ones smaller) are solid exactly when all their pixels are equal; areas
+    are solid, big enough and disjoint; the plan covers the region once, its fills solid."""
+    rng = np.random.default_rng(seed)
+    cells = rng.integers(0, colours, (-(-height // cell), -(-width // cell)), np.uint32)
+    values = np.repeat(np.repeat(cells, cell, 0), cell, 1)[:height, :width].copy()
+    values[rng.random(values.shape) < 0.01] = 7
+    solid, firsts = solid_blocks(values)
+    for row, column in np.ndindex(solid.shape):
+        block = values[row * 16 : row * 16 + 16, column * 16 : column * 16 + 16]
+        assert solid[row, column] == (block == block[0, 0]).all()
+        assert firsts[row, column] == block[0, 0]
+    covered = np.zeros(values.shape, int)
+    for x, y, area_width, area_height, colour in solid_areas(values):
+        area = values[y : y + area_height, x : x + area_width]
+        assert (area == colour).all() and (area.size >= 2048 or area.size == values.size)
+        covered[y : y + area_height, x : x + area_width] += 1
+    assert covered.max(initial=0) <= 1
+    covered[:] = 0
+    for block in plan(values, 1 << 20, 512):
+        block.of(covered)[...] += 1
+        assert block.kind is not Kind.FILL or (block.of(values) == block.colour).all()
+    assert (covered == 1).all()
+
+
 def test_palette_of_runs() -> None:
     values = np.array([[5, 5, 9, 9], [9, 1, 1, 5]], np.uint32)
     colours, indices = palette(values, 3)
-    assert colours.tolist() == [1, 5, 9]
-    assert indices.tolist() == [[1, 1, 2, 2], [2, 0, 0, 1]]
+    assert sorted(colours.tolist()) == [1, 5, 9]
+    assert indices.dtype == np.uint8 and (colours[indices] == values).all()
     assert palette(values, 2) is None
+
+
+def test_palette_when_two_colours_share_a_bucket() -> None:
+    """The buckets cannot tell the colours apart: the palette is sorted out exactly."""
+    candidates = np.arange(1, 1 << 20, dtype=np.uint32)
+    other = int(candidates[_buckets(candidates) == _buckets(np.zeros(1, np.uint32))[0]][0])
+    values = np.array([[0, other, other], [5, 0, 0]], np.uint32)
+    colours, indices = palette(values, 3)
+    assert sorted(colours.tolist()) == sorted([0, other, 5])
+    assert (colours[indices] == values).all()
+    assert palette(values, 2) is None
+
+
+@pytest.mark.parametrize("colours", [95, 96, 97, 300])
+@pytest.mark.parametrize("where", ["sampled", "between", "anywhere"])
+def test_palette_limit_of_a_large_block(colours: int, where: str) -> None:
+    """Blocks over 4096 pixels are first judged by one pixel in 8 (every other row, every
+    fourth column): a sample never refuses a block within the limit, wherever its
+    colours lie, and the block is refused exactly when it has too many."""
+    rng = np.random.default_rng(colours)
+    values = np.zeros((64, 128), np.uint32)
+    spots = np.zeros(values.shape, bool)
+    if where == "sampled":
+        spots[::2, ::4] = True
+    elif where == "between":
+        spots[1::2] = True
+    else:
+        spots[:] = True
+    places = rng.permutation(np.flatnonzero(spots))[: colours - 1]
+    values.ravel()[places] = np.arange(1, colours, dtype=np.uint32) * 7919
+    found = palette(values, 96)
+    if colours > 96:
+        assert found is None
+    else:
+        assert len(found[0]) == colours and (found[0][found[1]] == values).all()
 
 
 # --- round trips --------------------------------------------------------------------------------
