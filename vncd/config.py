@@ -158,9 +158,11 @@ class CaptureConfig:
 
 @attrs.frozen
 class EncodingsConfig:
-    """[encodings]: which optional encodings vncd offers to viewers that ask for them."""
+    """[encodings]: which optional encodings vncd offers to viewers that ask for them, and
+    how lossy areas are made exact."""
 
     h264: bool = _setting(False, _boolean)
+    lossless_refresh_ms: int = _setting(50, _integer(0, 60_000, " (milliseconds, 0 = off)"))
 
 
 @attrs.frozen

@@ -20,7 +20,8 @@ import attrs
 import numpy as np
 import trio
 
-from .region import Box, Region
+from .moves import Move, copy_order, find_move
+from .region import Box, Region, bounds, subtract_all
 from .sources.base import Source, SourceError
 
 log = logging.getLogger(__name__)
@@ -153,23 +154,71 @@ class Wakeup:
         self._event = trio.Event()
 
 
+@attrs.frozen
+class Copy:
+    """Pixels a viewer already shows, to be moved by (dx, dy) into ``boxes`` (CopyRect)."""
+
+    dx: int
+    dy: int
+    boxes: tuple[Box, ...]
+
+
+#: A copy smaller than this is sent as pixels: a CopyRect header costs about as much.
+MIN_COPY_AREA = 32 * 32
+
+
 class Subscription:
-    """One session's view of the bus: the damage accumulated since it last took it."""
+    """One session's view of the bus: the damage accumulated since it last took it, and at
+    most one pending copy (a scroll or a window move the viewer can do itself)."""
 
     def __init__(self, bus: FrameBus, wakeup: Wakeup) -> None:
         self._bus = bus
         self.wakeup = wakeup
         self._region = Region()
+        self._copy: Copy | None = None
         self._everything = True  # no frame seen yet, or a size change: send it all
+        #: The viewer takes CopyRect (its SetEncodings said so): moves become copies.
+        self.accepts_moves = False
 
-    def add_damage(self, boxes: list[Box] | None) -> None:
-        """Add changed boxes; None means everything (a new size, the first frame)."""
+    def add_damage(self, boxes: list[Box] | None, move: Move | None = None) -> None:
+        """Add changed boxes; None means everything (a new size, the first frame). ``move``:
+        part of the change is old pixels moved (inside ``boxes``), which the viewer may
+        copy instead of being sent them."""
         if boxes is None:
             self._everything = True
+            self._copy = None
         elif not self._everything:
-            for box in boxes:
+            copied = self._copy_of(move) if move is not None else []
+            for box in subtract_all(boxes, copied):
                 self._region.add(box)
         self.wakeup.set()
+
+    def _copy_of(self, move: Move) -> list[Box]:
+        """Take on ``move`` as this viewer's copy where its picture holds the source pixels
+        (not where damage is still pending); the destination boxes copied."""
+        if not self.accepts_moves or self._copy is not None:
+            return []  # one copy per update, as TigerVNC: the second move goes as pixels
+        stale = [box.moved(move.dx, move.dy) for box in self._region.boxes]
+        copied = [
+            box
+            for box in copy_order(subtract_all(move.boxes, stale), move.dx, move.dy)
+            if box.area >= MIN_COPY_AREA
+        ]
+        if copied:
+            self._copy = Copy(move.dx, move.dy, tuple(copied))
+        return copied
+
+    def take_copy(self, within: Box | None = None) -> Copy | None:
+        """The pending copy, to go before the damage of the same update; when it does not
+        fit ``within`` (or the viewer no longer takes CopyRect), its boxes become damage."""
+        copy, self._copy = self._copy, None
+        if copy is None:
+            return None
+        if self.accepts_moves and (within is None or all(map(within.contains, copy.boxes))):
+            return copy
+        for box in copy.boxes:
+            self._region.add(box)
+        return None
 
     def take_damage(self, within: Box | None = None) -> tuple[Frame | None, list[Box]]:
         """The latest frame and the boxes changed since the last call (clipped to ``within``;
@@ -184,12 +233,13 @@ class Subscription:
         return frame, [box.intersect(frame.box) for box in self._region.take(within)]
 
     def has_damage(self, within: Box | None = None) -> bool:
-        """Whether a frame exists with damage (inside ``within``) not taken yet."""
+        """Whether a frame exists with damage or a copy (inside ``within``) not taken yet."""
         if self._bus.latest is None:
             return False
         if self._everything:
             return within is None or not within.intersect(self._bus.latest.box).empty
-        return any(within is None or not box.intersect(within).empty for box in self._region.boxes)
+        pending = self._region.boxes + list(self._copy.boxes if self._copy else ())
+        return any(within is None or not box.intersect(within).empty for box in pending)
 
 
 @attrs.frozen
@@ -198,6 +248,7 @@ class BusStatistics:
     frames_changed: int = 0
     capture_seconds: float = 0.0
     damage_reports: int = 0
+    moves_found: int = 0
     subscribers: int = 0
 
 
@@ -233,6 +284,7 @@ class FrameBus:
         self._frames_changed = 0
         self._capture_seconds = 0.0
         self._damage_reports = 0
+        self._moves_found = 0
 
     def subscribe(self, wakeup: Wakeup) -> Subscription:
         subscription = Subscription(self, wakeup)
@@ -256,6 +308,7 @@ class FrameBus:
             frames_changed=self._frames_changed,
             capture_seconds=self._capture_seconds,
             damage_reports=self._damage_reports,
+            moves_found=self._moves_found,
             subscribers=len(self._subscriptions),
         )
 
@@ -273,7 +326,10 @@ class FrameBus:
         hint, self._hint = self._hint, []
         started = trio.current_time()
         previous = self.latest
-        captured, boxes = await self._run_sync(self._capture_and_compare, previous, hint)
+        moves = any(subscription.accepts_moves for subscription in self._subscriptions)
+        captured, boxes, move = await self._run_sync(
+            self._capture_and_compare, previous, hint, moves
+        )
         self._frames_captured += 1
         self._capture_seconds += trio.current_time() - started
         self._fresh = True
@@ -286,31 +342,37 @@ class FrameBus:
         frame = Frame(_read_only(self._buffer), self._serial)
         self.latest = frame
         self._frames_changed += 1
+        if move is not None:
+            self._moves_found += 1
         for subscription in self._subscriptions:
-            subscription.add_damage(boxes)
+            subscription.add_damage(boxes, move)
         return frame
 
     def _capture_and_compare(
-        self, previous: Frame | None, hint: list[Box] | None
-    ) -> tuple[np.ndarray | None, list[Box] | None]:
+        self, previous: Frame | None, hint: list[Box] | None, moves: bool
+    ) -> tuple[np.ndarray | None, list[Box] | None, Move | None]:
         """In a worker thread: a new whole capture (None: the current buffer was patched in
-        place instead) and the boxes that changed (None: all of them)."""
+        place instead), the boxes that changed (None: all of them) and, if ``moves`` (some
+        viewer can copy), the move among those changes."""
         if previous is not None and hint is not None:
-            patched = self._patch(previous.pixels, hint)
+            patched = self._patch(previous.pixels, hint, moves)
             if patched is not None:
-                return None, patched
+                return None, *patched
         captured = self._source.capture()
         if previous is None or previous.pixels.shape != captured.shape:
-            return captured, None
-        frame = Box(0, 0, captured.shape[1], captured.shape[0])
-        within = [frame] if hint is None else [box.intersect(frame) for box in hint]
-        return captured, changed_boxes(
-            previous.pixels, captured, [box for box in within if not box.empty]
-        )
+            return captured, None, None
+        # Compared everywhere, not only inside the hint: the desktop went on drawing since it
+        # reported the hint, and what the grab caught outside it would never be found again
+        # (its own report comes once the buffer holds it already).
+        boxes = changed_boxes(previous.pixels, captured, [Box(0, 0, *captured.shape[1::-1])])
+        return captured, boxes, find_move(previous.pixels, captured, boxes) if moves else None
 
-    def _patch(self, pixels: np.ndarray, hint: list[Box]) -> list[Box] | None:
+    def _patch(
+        self, pixels: np.ndarray, hint: list[Box], moves: bool
+    ) -> tuple[list[Box], Move | None] | None:
         """Grab only the damaged boxes into the current buffer, in place; the boxes that
-        changed, or None when a whole capture is cheaper (or the source cannot grab boxes).
+        changed and the move among them, or None when a whole capture is cheaper (or the
+        source cannot grab boxes).
 
         Readers of the frame may see a patch half written: its damage is published after
         the write, so they send those pixels again with their next update."""
@@ -323,6 +385,7 @@ class FrameBus:
         if sum(box.area for box in boxes) > frame.area * PATCH_AREA:
             return None
         found: list[Box] = []
+        patches: list[tuple[Box, np.ndarray]] = []
         for box in boxes:
             try:
                 patch = self._capture_region(box)
@@ -333,9 +396,25 @@ class FrameBus:
                 return None
             rows, columns = box.slices()
             for change in changed_boxes(pixels[rows, columns], patch, [Box(0, 0, *box.size)]):
-                found.append(Box(box.x + change.x, box.y + change.y, change.width, change.height))
-            self._buffer[rows, columns] = patch
-        return found
+                found.append(change.moved(box.x, box.y))
+            patches.append((box, patch))
+        # A move's source and destination both lie in the changed area: compare the
+        # pixels there before and after the patches.
+        area = bounds(found)
+        changed = sum(box.area for box in found)
+        # Far-apart changes make a big bounding box, costly to search: a window moved
+        # diagonally by more than its size still fits (about 2.4 times its old and new place).
+        look = moves and changed >= MIN_COPY_AREA and area.area <= 4 * changed
+        before = pixels[area.slices()].copy() if look else None
+        for box, patch in patches:
+            self._buffer[box.slices()] = patch
+        move = None
+        if before is not None:
+            inside = [box.moved(-area.x, -area.y) for box in found]
+            move = find_move(before, pixels[area.slices()], inside)
+        if move is not None:
+            move = Move(move.dx, move.dy, tuple(box.moved(area.x, area.y) for box in move.boxes))
+        return found, move
 
     async def run(self) -> None:
         """Capture whenever the desktop changed and someone is subscribed, at most

@@ -4,12 +4,15 @@ access rules and the set of live sessions."""
 from __future__ import annotations
 
 import collections
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import attrs
+import trio
 
 from .clipboard import ClipboardBus
 from .frames import FrameBus
+from .refresh import REFRESH_DELAY
 from .resize import LastResize
 from .sources.base import Source
 from .updates import Audience, SharedEncodings
@@ -40,9 +43,14 @@ class Hub:
     encodings: frozenset[int]  # the pixel encodings we offer (see updates.offered_encodings)
     #: Most updates a second one viewer is sent (the frame clock of each session).
     max_fps: float = 60.0
+    #: Lossy areas are sent again losslessly once still this long, in seconds (None: never).
+    lossless_refresh: float | None = REFRESH_DELAY
     sessions: set[Session] = attrs.Factory(set)
     #: Who last resized the desktop, for the sessions' ExtendedDesktopSize reasons.
     last_resize: LastResize = attrs.Factory(LastResize)
+    #: Runs big encodes off the Trio thread (tests run them inline, so that the autojump
+    #: clock sees every step).
+    run_sync: Callable[..., Awaitable[Any]] = trio.to_thread.run_sync
     #: Updates encoded once for every viewer with the same settings.
     shared_encodings: SharedEncodings = attrs.Factory(SharedEncodings)
     #: How many sessions have each audience (encoding, pixel format, settings) now.

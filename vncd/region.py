@@ -64,6 +64,10 @@ class Box:
         ]
         return [part for part in parts if not part.empty]
 
+    def moved(self, dx: int, dy: int) -> Box:
+        """This box shifted by (dx, dy)."""
+        return Box(self.x + dx, self.y + dy, self.width, self.height)
+
     def contains(self, other: Box) -> bool:
         return (
             self.x <= other.x
@@ -79,6 +83,14 @@ def bounds(boxes: Iterable[Box]) -> Box:
     for box in boxes:
         held = box if held is None else held.union(box)
     return Box(0, 0, 0, 0) if held is None else held
+
+
+def subtract_all(boxes: Iterable[Box], holes: Iterable[Box]) -> list[Box]:
+    """The parts of ``boxes`` outside every one of ``holes`` (not merged)."""
+    parts = list(boxes)
+    for hole in holes:
+        parts = [part for box in parts for part in box.subtract(hole)]
+    return parts
 
 
 #: Merging two boxes may cover at most this much more area than the two did (plus the slack):

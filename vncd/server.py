@@ -64,6 +64,7 @@ async def serve(
             name=config.server.name or source.name,
             encodings=offered_encodings(config.encodings.h264),
             max_fps=config.capture.max_fps,
+            lossless_refresh=config.encodings.lossless_refresh_ms / 1000 or None,
         )
         nursery.start_soon(bus.run)
         nursery.start_soon(hub.clipboard.run)

@@ -34,6 +34,7 @@ from protocol import (
     ProtocolError,
     QemuAudio,
     QemuExtendedKeyEvent,
+    Rectangle,
     ServerConnection,
     ServerCutText,
     SetColourMapEntries,
@@ -43,21 +44,29 @@ from protocol import (
     XvpMessage,
 )
 from protocol._pixelformat import colour_map_entries
-from protocol.encodings import EncodeSettings, Encoding, settings_from_encodings
+from protocol.encodings import EncodeSettings, Encoding, is_lossy, settings_from_encodings
+from protocol.encodings.copyrect import copy_rect
 from protocol.encodings.pseudo import desktop_size
 
 from .channel import Channel, Refused
 from .clipboard import ClipboardInbox
 from .fences import FenceFlag, FenceReplies
-from .frames import Subscription, Wakeup
+from .frames import Copy, Subscription, Wakeup
 from .groups import leaves
 from .handshake import admit
 from .hub import Hub
 from .input import InputState
-from .region import Box, bounds
+from .refresh import LossyAreas
+from .region import Box, bounds, subtract_all
 from .resize import ViewerLayout
-from .schedule import UpdateScheduler
-from .updates import Audience, UpdateBuilder, choose_encoding
+from .schedule import Reason, UpdateScheduler
+from .updates import (
+    Audience,
+    UpdateBuilder,
+    choose_encoding,
+    lossless_encoding,
+    lossless_settings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +111,8 @@ class Session:
         self.outbox_taken = Wakeup()  # the writer took the outbox: the reader may go on
         self.colour_map_pending = False
         self.picture_lost = False  # the viewer's picture is unusable: send all of it
-        self.builder = UpdateBuilder(hub.shared_encodings)
+        self.lossy = LossyAreas(hub.lossless_refresh)  # where the picture is not exact yet
+        self.builder = UpdateBuilder(hub.shared_encodings, hub.run_sync)
         self.subscription: Subscription | None = None  # while serving
         self.layout = ViewerLayout(hub.source, hub.bus, hub.last_resize, peer, self.forget_picture)
         self._cancel_scope: trio.CancelScope | None = None
@@ -178,6 +188,7 @@ class Session:
 
     async def serve(self) -> None:
         subscription = self.subscription = self.hub.bus.subscribe(self.wakeup)
+        subscription.accepts_moves = Encoding.COPY_RECT in self.encodings
         self.hub.clipboard.join(self.clipboard)
         try:
             async with trio.open_nursery() as nursery:
@@ -209,12 +220,12 @@ class Session:
 
     def may_move_writer(self, event: Event) -> bool:
         """Whether ``event`` can change what the writer does next: input never does, and an
-        incremental request only when there is damage to answer it with (else the damage,
-        when it comes, wakes the writer, which then finds the request)."""
+        incremental request only when there is damage or a lossy area to answer it with
+        (else the damage, when it comes, wakes the writer, which then finds the request)."""
         if isinstance(event, INPUT_EVENTS):
             return False
         if isinstance(event, FramebufferUpdateRequest) and event.incremental:
-            return self.subscription is None or self.subscription.has_damage()
+            return self.subscription is None or self.subscription.has_damage() or bool(self.lossy)
         return True
 
     def act_on(self, event: Event) -> None:
@@ -240,6 +251,8 @@ class Session:
                 self.settings = settings_from_encodings(encodings)
                 self.join_audience(self.current_audience())
                 self.layout.set_encodings(encodings)
+                if self.subscription is not None:
+                    self.subscription.accepts_moves = Encoding.COPY_RECT in encodings
                 self.outbox.extend(self.scheduler.encodings(trio.current_time(), encodings))
             case EnableContinuousUpdates(enable=enable):
                 box = Box(event.x, event.y, event.width, event.height)
@@ -271,10 +284,17 @@ class Session:
         while True:
             now = trio.current_time()
             area = bounds(self.scheduler.area)
+            refresh_at = self.lossy.due_at()
             has_damage = (
-                subscription.has_damage(area) or self.picture_lost or self.colour_map_pending
+                subscription.has_damage(area)
+                or self.picture_lost
+                or self.colour_map_pending
+                or (refresh_at is not None and refresh_at <= now)
             )
             decision = self.scheduler.decide(now, has_damage)
+            until = decision.until
+            if decision.reason is Reason.NOTHING_TO_SEND and refresh_at is not None:
+                until = refresh_at  # nothing changed: the lossy areas go exact then
             out: list[Event] = list(self.outbox)
             self.outbox.clear()
             self.outbox_taken.set()
@@ -292,7 +312,7 @@ class Session:
                 out.append(await self.build_update(subscription, now))
                 updated = True
             if not out:
-                with trio.move_on_at(math.inf if decision.until is None else decision.until):
+                with trio.move_on_at(math.inf if until is None else until):
                     await self.wakeup.wait()
                 continue
             data = self.channel.encode(*out)
@@ -305,15 +325,20 @@ class Session:
             self.scheduler.sent(trio.current_time(), self.channel.bytes_sent)
 
     async def build_update(self, subscription: Subscription, now: float) -> FramebufferUpdate:
-        """The update the scheduler allowed: damage inside its area, and the refreshed areas
-        whole (an update with no rectangles answers a request for an empty area)."""
+        """The update the scheduler allowed: the pending copy, damage inside its area, the
+        refreshed areas whole (an update with no rectangles answers a request for an empty
+        area), and lossy areas that stood still sent again exactly."""
         pending = self.scheduler.take(now)
         if self.picture_lost:
             self.picture_lost = False
+            self.lossy = LossyAreas(self.hub.lossless_refresh)
             subscription.add_damage(None)
+        copy = subscription.take_copy(bounds(pending.area) if pending.area else None)
         frame = self.hub.bus.latest
         assert frame is not None  # the writer checked
         refresh = [box.intersect(frame.box) for box in pending.refresh]
+        if refresh:
+            self.builder.restart_video()
         for box in refresh:
             subscription.take_damage(box)  # sent whole anyway
         boxes = refresh
@@ -323,6 +348,7 @@ class Session:
         pixels, serial = frame.pixels, frame.serial
         rectangles = []
         if (frame.width, frame.height) != self.layout.size:
+            copy = None  # copies were found between frames of the new size
             if Encoding.DESKTOP_SIZE in self.encodings:
                 self.layout.set_size((frame.width, frame.height))
                 rectangles.append(desktop_size(frame.width, frame.height))
@@ -330,16 +356,36 @@ class Session:
             else:
                 pixels, serial = fit(pixels, self.layout.size), None
                 boxes = [Box(0, 0, *self.layout.size)]
-        rectangles += await self.builder.build(
-            pixels,
-            serial,
-            [box for box in boxes if not box.empty],
-            self.pixel_format,
-            self.audience.encoding,
-            self.settings,
-            others=self.hub.audiences[self.audience] > 1,
+        if copy is not None:
+            rectangles += self.copy_rectangles(copy)
+        boxes = [box for box in boxes if not box.empty]
+        audience = self.audience
+        assert audience is not None  # joined while serving
+        others = self.hub.audiences[audience] > 1
+        pixel_rectangles = await self.builder.build(
+            pixels, serial, boxes, self.pixel_format, audience.encoding, self.settings, others
         )
-        return FramebufferUpdate(rectangles)
+        exact = subtract_all(self.lossy.due(now), boxes)
+        if exact:
+            encoding = lossless_encoding(
+                audience.encoding, self.encodings, self.pixel_format, self.hub.encodings
+            )
+            settings = lossless_settings(self.settings)
+            pixel_rectangles += await self.builder.build(
+                pixels, serial, exact, self.pixel_format, encoding, settings, others
+            )
+        for rectangle in pixel_rectangles:
+            box = Box(rectangle.x, rectangle.y, rectangle.width, rectangle.height)
+            self.lossy.sent(box, is_lossy(rectangle), now)
+        return FramebufferUpdate(rectangles + pixel_rectangles)
+
+    def copy_rectangles(self, copy: Copy) -> list[Rectangle]:
+        """CopyRect rectangles for ``copy`` (rfbproto 7.7.2); lossy pixels move with it."""
+        self.lossy.copied(copy.dx, copy.dy, copy.boxes)
+        return [
+            copy_rect(box.x, box.y, box.width, box.height, box.x - copy.dx, box.y - copy.dy)
+            for box in copy.boxes
+        ]
 
 
 def fit(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -171,6 +171,12 @@ class H264Encoder:
         #: Geometries the client holds a context for since the last ResetAllContexts.
         self._client_geometries: set[_Geometry] = set()
 
+    def forget_client(self) -> None:
+        """Start every geometry afresh: its next frame is an intra frame with ResetContext,
+        which a client decodes whatever it holds (a server sends one when the viewer asks for
+        the whole picture, as a viewer that lost its picture does)."""
+        self._contexts.clear()
+
     @staticmethod
     def supports(pixel_format: PixelFormat) -> bool:
         """Whether a client of this format can be sent H.264 (32-bpp true colour)."""

@@ -36,7 +36,7 @@ from .client import (
     wait_for_psnr,
     wait_for_state,
 )
-from .wire import FILL, PNG, QUALITY_LEVELS, record_rfb, recording, tight_compression
+from .wire import FILL, JPEG, PNG, QUALITY_LEVELS, record_rfb, recording, tight_compression
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -53,7 +53,8 @@ LOSSY_PSNR = 30.0
 class Served:
     """The module's vncd, and what its display showed when the tests began."""
 
-    server: VncdProcess
+    server: VncdProcess  # the lossless refresh off: what noVNC shows is what it decoded
+    refreshing: VncdProcess  # the same display with the lossless refresh on (the default)
     truth: np.ndarray  # what xwd saw once the scene was painted (RGB)
 
 
@@ -74,17 +75,21 @@ def served(
         paint_root(display, np.ascontiguousarray(mixed()[:HEIGHT, :WIDTH, 2::-1]))
         truth = xwd_root(display)
         assert len(np.unique(truth.reshape(-1, 3), axis=0)) > 1000, "scene not varied enough"
-        server = start(x11_source(display) + "[encodings]\nh264 = true\n")
-        yield Served(server, truth)
+        server = start(x11_source(display) + "[encodings]\nh264 = true\nlossless_refresh_ms = 0\n")
+        yield Served(server, start(x11_source(display)), truth)
 
 
 def show_with(
-    page: Page, served: Served, encoding: int, drop: frozenset[int] = frozenset()
+    page: Page,
+    served: Served,
+    encoding: int,
+    drop: frozenset[int] = frozenset(),
+    refreshing: bool = False,
 ) -> None:
     """Open the page, recording, with its encoding list narrowed to ``encoding`` (less
-    ``drop``), and wait until it is connected."""
+    ``drop``), and wait until it is connected (to the refreshing server if asked)."""
     record_rfb(page, first=encoding, drop=drop)
-    open_client(page, served.server.url())
+    open_client(page, (served.refreshing if refreshing else served.server).url())
     wait_for_state(page, "connected")
 
 
@@ -140,3 +145,15 @@ def test_h264_within_the_lossy_bound(served: Served, page: Page):
     halves = [f"{psnr(pixels[r], served.truth[r]):.1f}" for r in np.array_split(range(HEIGHT), 2)]
     assert quality >= LOSSY_PSNR, f"PSNR {quality:.1f} dB; top and bottom halves {halves} dB"
     assert_received_only(page, Encoding.OPEN_H264)
+
+
+def test_jpeg_areas_end_exact_after_the_lossless_refresh(served: Served, page: Page):
+    """Tight with a quality level sends the photo as JPEG, then, once it stood still, again
+    losslessly: noVNC ends showing the display pixel for pixel."""
+    show_with(page, served, Encoding.TIGHT, refreshing=True)
+    pixels = wait_for_pixels(page, served.truth)
+    assert np.array_equal(pixels, served.truth), describe_difference(pixels, served.truth)
+    rectangles = assert_received_only(page, Encoding.TIGHT)
+    kinds = [tight_compression(rectangle) for rectangle in rectangles]
+    first_jpeg = kinds.index(JPEG)
+    assert any(kind not in (JPEG, FILL) for kind in kinds[first_jpeg:]), kinds

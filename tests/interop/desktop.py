@@ -43,14 +43,16 @@ class ServedDesktop:
 
 
 @contextlib.contextmanager
-def served_desktop(directory: Path) -> Iterator[ServedDesktop]:
-    """Xvfb + busy_desktop + `vncd run` with the x11 source on it, for a whole module."""
+def served_desktop(directory: Path, config: str = "") -> Iterator[ServedDesktop]:
+    """Xvfb + busy_desktop + `vncd run` with the x11 source on it (and ``config``, more TOML
+    sections), for a whole module."""
     with (
         private_xvfb(*SIZE) as display,
         busy_desktop(display),
         vncd_launcher(directory) as start_vncd,
     ):
-        desktop = ServedDesktop(display, start_vncd(x11_source(display), free_vnc_port()).port)
+        server = start_vncd(x11_source(display) + config, free_vnc_port())
+        desktop = ServedDesktop(display, server.port)
         colours = np.unique(desktop.truth().reshape(-1, 3), axis=0)
         assert len(colours) > 1000, "the served scene is not varied enough to test with"
         yield desktop

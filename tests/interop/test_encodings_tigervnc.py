@@ -10,6 +10,7 @@ JPEG is compared by PSNR where it sent JPEG and exactly everywhere else.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from protocol.encodings import ENCODERS, Encoding
 from tests.protocol.roundtrip import psnr
 from tests.requirements import require_programs
 
-from .desktop import SIZE, as_seen, describe_difference
+from .desktop import SIZE, ServedDesktop, as_seen, describe_difference, served_desktop
 from .rfbtap import Recording, RfbTap, rfb_tap
 from .tigervnc import tigervnc_viewer
 
@@ -30,6 +31,17 @@ TIGHT_JPEG = 0x9
 #: TigerVNC's -QualityLevel=8: vncd's JPEG areas of the served scene measured ~38 dB.
 JPEG_MIN_PSNR = 34.0
 _SEEDS = itertools.count(2)  # busy_desktop painted seed 1; every change shows new noise
+
+
+@pytest.fixture(scope="module")
+def desktop(
+    tigervnc_installed: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServedDesktop]:
+    """The served desktop with the lossless refresh off, so that JPEG areas keep what the
+    viewer decoded (tests/interop/test_copyrect.py checks the refresh)."""
+    config = "[encodings]\nlossless_refresh_ms = 0\n"
+    with served_desktop(tmp_path_factory.mktemp("served"), config) as served:
+        yield served
 
 
 @pytest.fixture(scope="module", autouse=True)

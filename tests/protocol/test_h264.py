@@ -299,6 +299,19 @@ def test_a_dropped_encoder_context_restarts_with_reset() -> None:
     assert psnr(client.receive(again), SMOOTH[:16, :16]) >= 30
 
 
+def test_forgetting_the_client_makes_the_next_frame_an_intra_frame() -> None:
+    """What a server does when a viewer asks for the whole picture: the next frame decodes
+    in a fresh client, which a delta frame would not."""
+    encoder = h264.H264Encoder()
+    [intra] = encoder.encode(SMOOTH, 0, 0, BGRX, DEFAULT)
+    [delta] = encoder.encode(SMOOTH, 0, 0, BGRX, DEFAULT)
+    assert header(intra)[1] == h264.RESET_CONTEXT and header(delta)[1] == 0
+    encoder.forget_client()
+    [again] = encoder.encode(SMOOTH, 0, 0, BGRX, DEFAULT)
+    assert header(again)[1] == h264.RESET_CONTEXT
+    assert psnr(Client(256, 192).receive(again), SMOOTH) >= 35
+
+
 def test_the_65th_geometry_resets_all_contexts() -> None:
     """A client holds 64 contexts and viewers disagree on which to drop for a 65th, so the
     encoder starts over with ResetAllContexts; afterwards the geometries restart."""

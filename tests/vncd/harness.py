@@ -107,6 +107,7 @@ async def running_hub(source: Source, **access: Any) -> AsyncIterator[Harness]:
             access=Access(**access),
             name=source.name,
             encodings=offered_encodings(h264=True),
+            run_sync=inline,
         )
         nursery.start_soon(hub.clipboard.run)
 

@@ -81,6 +81,7 @@ def test_every_key_can_be_set(tmp_path: Path) -> None:
         max_fps = 240
         [encodings]
         h264 = true
+        lossless_refresh_ms = 0
         [limits]
         max_cut_text = 0
         max_encodings = 65535
@@ -102,7 +103,7 @@ def test_every_key_can_be_set(tmp_path: Path) -> None:
         ServerConfig("::", 0, "secret", "look", "", 1000, "office", "websocket", 1000),
         SourceConfig("xvfb", ":3", (16, 8192), ""),
         CaptureConfig(240),
-        EncodingsConfig(h264=True),
+        EncodingsConfig(h264=True, lossless_refresh_ms=0),
         LimitsConfig(0, 65535),
         LogConfig("debug"),
         HttpConfig(str(tmp_path)),
@@ -146,6 +147,13 @@ BAD_VALUES = [
     ("capture", "max_fps", "29.97", "must be an integer 1..240"),
     ("encodings", "h264", '"yes"', "must be true or false"),
     ("encodings", "h264", "1", "must be true or false"),
+    (
+        "encodings",
+        "lossless_refresh_ms",
+        "-1",
+        "must be an integer 0..60000 (milliseconds, 0 = off)",
+    ),
+    ("encodings", "lossless_refresh_ms", "0.5", "must be an integer 0..60000"),
     ("limits", "max_cut_text", "-1", "must be an integer 0..67108864"),
     ("limits", "max_cut_text", "67108865", "must be an integer 0..67108864"),
     ("limits", "max_encodings", "0", "must be an integer 1..65535"),

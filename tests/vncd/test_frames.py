@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 import trio
 
-from vncd.frames import FrameBus, Subscription, Wakeup, changed_boxes
+from vncd.frames import Copy, Frame, FrameBus, Subscription, Wakeup, changed_boxes
+from vncd.moves import Move
 from vncd.region import MAX_BOXES, Box, Region
 
+from .cover import cover_count
 from .harness import ArraySource, inline
 
 
@@ -284,3 +286,73 @@ async def test_a_whole_capture_that_found_nothing_leaves_patching_intact(
         await trio.sleep(1)
         frame, boxes = subscription.take_damage()
         assert boxes == [Box(5, 5, 2, 2)] and (frame.pixels[5:7, 5:7] == 250).all()
+
+
+class _LatestOnly:
+    """What a subscription reads of its bus: the latest frame."""
+
+    def __init__(self) -> None:
+        self.latest = Frame(np.zeros((100, 200, 4), np.uint8), 1)
+
+
+def copying_subscription() -> Subscription:
+    subscription = Subscription(_LatestOnly(), Wakeup())
+    subscription.accepts_moves = True
+    subscription.take_damage()  # the first, whole update went
+    return subscription
+
+
+SCROLL = Move(0, -10, (Box(0, 0, 200, 90),))  # everything up by 10 rows
+CHANGED = [Box(0, 0, 200, 100)]
+
+
+def test_a_move_becomes_a_copy_and_only_the_rest_stays_damage():
+    subscription = copying_subscription()
+    subscription.add_damage(CHANGED, SCROLL)
+    assert subscription.take_copy() == Copy(0, -10, (Box(0, 0, 200, 90),))
+    assert subscription.take_damage()[1] == [Box(0, 90, 200, 10)]
+
+
+def test_a_copy_reads_no_pixel_the_viewer_has_not_been_sent():
+    subscription = copying_subscription()
+    subscription.add_damage([Box(0, 50, 200, 5)])  # pending: the viewer shows old rows there
+    subscription.add_damage(CHANGED, SCROLL)
+    copy = subscription.take_copy()
+    assert copy is not None and Box(0, 40, 200, 5) not in copy.boxes
+    covered = cover_count(copy.boxes, 100, 200)
+    assert not covered[40:45].any() and covered[:40].all() and covered[45:90].all()
+    damage = cover_count(subscription.take_damage()[1], 100, 200)
+    assert damage[40:45].all() and damage[90:].all()
+
+
+@pytest.mark.parametrize("accepts", [True, False])
+def test_a_copy_that_cannot_go_is_sent_as_pixels(accepts):
+    """A viewer that stopped taking CopyRect, or a request for part of the screen only."""
+    subscription = copying_subscription()
+    subscription.add_damage(CHANGED, SCROLL)
+    subscription.accepts_moves = accepts
+    assert subscription.take_copy(within=Box(0, 0, 200, 50) if accepts else None) is None
+    assert cover_count(subscription.take_damage()[1], 100, 200).all()
+
+
+def test_one_copy_per_update_the_next_move_goes_as_pixels():
+    subscription = copying_subscription()
+    subscription.add_damage(CHANGED, SCROLL)
+    subscription.add_damage(CHANGED, SCROLL)
+    assert subscription.take_copy() == Copy(0, -10, (Box(0, 0, 200, 90),))
+    assert subscription.take_damage()[1] == [Box(0, 0, 200, 100)]
+
+
+async def test_a_whole_grab_finds_what_the_desktop_drew_after_its_report(
+    source, autojump_clock
+) -> None:
+    """A big report makes the bus grab the whole screen; what the desktop drew meanwhile,
+    outside the report, is in that grab, so it must be published now: its own report comes
+    when the buffer holds it already, and it would never be sent (a dragged window's edge)."""
+    async with watched(source) as (_, subscription):
+        source.pixels[100:110, 0:20] = 3  # drawn, not reported yet
+        source.paint(Box(0, 0, 200, 60), 5)  # half the screen: grabbed whole
+        await trio.sleep(0.1)
+        assert source.regions == []  # no box grabbed alone
+        damage = cover_count(subscription.take_damage()[1], 120, 200)
+        assert damage[100:110, 0:20].all()

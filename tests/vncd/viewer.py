@@ -96,6 +96,12 @@ class Viewer:
                 pass
             return event
 
+    async def assert_no_update(self, seconds: float, why: str) -> None:
+        """Fail, saying ``why``, if an update arrives within ``seconds``."""
+        with trio.move_on_after(seconds):
+            update = await self.next_update()
+            raise AssertionError(f"{why}: {update}")
+
     async def next_cut_text(self, timeout: float = 10.0) -> str:
         """The oldest clipboard text not taken yet, waiting for one if need be."""
         with trio.fail_after(timeout):
