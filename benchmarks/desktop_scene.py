@@ -5,8 +5,14 @@ Every server is measured on the same pixels, so the scene is deterministic: the 
 ``benchmarks.contents.photo()`` (seeded gradients and noise) set as the root window's
 background, with three xterms showing seeded text on the left half. The right half is kept
 free of windows for what the bench paints on the root window: the 640x480 animated region,
-the grid of latency spots and the small "clock". The pointer sits in the bottom-right corner
-(servers that draw the cursor into the framebuffer draw it there; comparisons mask it out).
+the grid of latency spots and the small "clock", and for the window the bench drags
+(``DraggedWindow``). The pointer sits in the bottom-right corner (servers that draw the cursor
+into the framebuffer draw it there; comparisons mask it out).
+
+The first xterm also scrolls on demand (``Scene.scroll``): its ``cat`` shows the seeded text,
+then copies what the bench writes to a FIFO, so each line written scrolls the text up a line,
+as a terminal does, with no window manager or keyboard involved. ``Scene.restore`` puts the
+text back and waits until the X server shows exactly the pixels it showed after ``build``.
 
 Changes carry a *barcode*: 16 black or white cells saying a 12-bit frame number and a 4-bit
 check, put with one PutImage request (the X server applies a request atomically, so a capture
@@ -71,6 +77,13 @@ CLOCK_CELL = (8, 16)
 CURSOR_CORNER = Box(WIDTH - 64, HEIGHT - 64, 64, 64)
 #: (columns, rows, x, y) of the text windows, all left of x = 1200.
 XTERMS = ((96, 36, 30, 30), (80, 24, 640, 420), (100, 20, 60, 760))
+#: The xterm that scrolls (the largest).
+SCROLLING = 0
+#: The dragged window where it starts, and its move per step (see ``DraggedWindow.move``).
+DRAGGED = Box(1260, 200, 480, 360)
+DRAG_STEP = (6, 4)
+#: ECMA-48 CUP (cursor home) then ED 2 (erase the display): a terminal's screen made blank.
+_CLEAR_TERMINAL = b"\x1b[H\x1b[2J"
 
 _BITS = 16
 _VALUE_BITS = 12
@@ -178,6 +191,12 @@ def get_image(root, box: Box) -> np.ndarray:
     return out
 
 
+def text_line(rng: random.Random, columns: int) -> str:
+    """A line of seeded words, shorter than ``columns`` (so that it never wraps)."""
+    words = _VOCABULARY.split()
+    return " ".join(rng.choice(words) for _ in range(rng.randint(2, 14)))[: columns - 1]
+
+
 def open_display(name: str) -> Xlib.display.Display:
     """python-xlib refuses to connect without an Xauthority file; the bench sets an empty
     one in XAUTHORITY (see ``Xvfb``), about which python-xlib prints a warning on stdout,
@@ -264,6 +283,11 @@ class Scene:
         self.root = self.x.screen().root
         self.gc = self.root.create_gc(foreground=0, subwindow_mode=X.ClipByChildren)
         self.xterms: list[subprocess.Popen] = []
+        self._scroll_fifo: int | None = None  # written to make the scrolling xterm print
+        self._scroll_text = ""  # what that xterm showed after ``build``
+        self._scroll_box = Box(0, 0, 0, 0)  # where it is on the screen
+        self._scroll_pixels = np.zeros((0, 0, 4), np.uint8)  # what it showed after ``build``
+        self._scrolled = False
 
     def build(self) -> None:
         """Wallpaper as the root background, screen saver off, pointer in the corner, xterms."""
@@ -274,14 +298,18 @@ class Scene:
         self.root.warp_pointer(WIDTH - 1, HEIGHT - 1)
         self.restore()
         rng = random.Random(8)
-        words = _VOCABULARY.split()
         for index, (columns, rows, x, y) in enumerate(XTERMS):
             text = self.xvfb.workdir / f"xterm{index}.txt"
-            lines = [
-                " ".join(rng.choice(words) for _ in range(rng.randint(2, 14)))[: columns - 1]
-                for _ in range(rows - 1)
-            ]
-            text.write_text("\n".join(lines))
+            text.write_text("\n".join(text_line(rng, columns) for _ in range(rows - 1)))
+            sources = [str(text)]
+            if index == SCROLLING:
+                fifo = self.xvfb.workdir / "scroll.fifo"
+                os.mkfifo(fifo)
+                # Opened for reading and writing: the open does not wait for the reader, and
+                # cat never sees the FIFO end while the bench runs.
+                self._scroll_fifo = os.open(fifo, os.O_RDWR)
+                self._scroll_text = text.read_text()
+                sources.append(str(fifo))
             self.xterms.append(
                 subprocess.Popen(
                     [
@@ -292,7 +320,7 @@ class Scene:
                             "-title",
                             f"text{index}",
                         ),
-                        *("-xrm", "XTerm*cursorBlink: false", "-hold", "-e", "cat", str(text)),
+                        *("-xrm", "XTerm*cursorBlink: false", "-hold", "-e", "cat", *sources),
                     ],
                     env=self.xvfb.env,
                     stdin=subprocess.DEVNULL,
@@ -307,11 +335,41 @@ class Scene:
                 raise RuntimeError("the xterms did not appear")
             time.sleep(0.05)
         time.sleep(1.0)  # let them draw their text
+        *_, x, y = XTERMS[SCROLLING]
+        found = [
+            Box(x, y, geometry.width, geometry.height)
+            for geometry in (window.get_geometry() for window in self.root.query_tree().children)
+            if (geometry.x, geometry.y) == (x, y)
+        ]
+        if not found:
+            raise RuntimeError(f"no xterm at ({x}, {y})")
+        self._scroll_box = found[0]
+        self._scroll_pixels = get_image(self.root, self._scroll_box)
 
     def restore(self) -> None:
-        """Repaint the root window's background: undoes every painter's marks."""
+        """Repaint the root window's background (undoes every painter's marks) and put the
+        scrolling xterm's text back if it scrolled."""
         self.root.clear_area(0, 0, WIDTH, HEIGHT)
         self.x.sync()
+        if not self._scrolled:
+            return
+        assert self._scroll_fifo is not None
+        os.write(self._scroll_fifo, _CLEAR_TERMINAL + self._scroll_text.encode())
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while not np.array_equal(get_image(self.root, self._scroll_box), self._scroll_pixels):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the scrolling xterm did not show its text again")
+            time.sleep(0.02)
+        self._scrolled = False
+
+    def scroll(self, step: int) -> None:
+        """The scrolling xterm prints one more line (seeded by ``step``) below its text, which
+        moves up a line once the xterm is full. Asynchronous: the xterm draws it a moment
+        later. Undone by ``restore``."""
+        assert self._scroll_fifo is not None
+        line = text_line(random.Random(step), XTERMS[SCROLLING][0])
+        os.write(self._scroll_fifo, b"\n" + line.encode())
+        self._scrolled = True
 
     def shift(self, step: int) -> None:
         """Redraw the wallpaper moved up-left by 1..16 pixels (by ``step``): new pixels
@@ -335,6 +393,8 @@ class Scene:
         return get_image(self.root, Box(0, 0, WIDTH, HEIGHT))
 
     def close(self) -> None:
+        if self._scroll_fifo is not None:
+            os.close(self._scroll_fifo)
         for process in self.xterms:
             process.terminate()
         for process in self.xterms:
@@ -345,6 +405,37 @@ class Scene:
                 process.wait()
         with contextlib.suppress(Exception):
             self.x.close()
+
+
+class DraggedWindow:
+    """A window showing a photo (not the wallpaper under it), moved the way a window manager
+    moves a window being dragged. Override-redirect, so no window manager is needed; the X
+    server copies its pixels along when it moves and repaints the wallpaper it uncovers."""
+
+    def __init__(self, scene: Scene) -> None:
+        self.x = scene.x
+        picture = np.ascontiguousarray(photo()[::-1][: DRAGGED.height, : DRAGGED.width])
+        self.pixmap = scene.root.create_pixmap(DRAGGED.width, DRAGGED.height, 24)
+        put_image(self.x, self.pixmap, scene.gc, 0, 0, picture)
+        self.window = scene.root.create_window(
+            *(DRAGGED.x, DRAGGED.y, DRAGGED.width, DRAGGED.height, 0, 24),
+            background_pixmap=self.pixmap,
+            override_redirect=True,
+        )
+        self.window.map()
+        self.x.sync()
+
+    def move(self, step: int, steps: int) -> None:
+        """Where it is after ``step`` of ``steps``: DRAG_STEP further right and down per step
+        for the first half, then back, ending where it started."""
+        out = min(step, steps - step)
+        self.window.configure(x=DRAGGED.x + out * DRAG_STEP[0], y=DRAGGED.y + out * DRAG_STEP[1])
+        self.x.sync()
+
+    def close(self) -> None:
+        self.window.destroy()
+        self.pixmap.free()
+        self.x.sync()
 
 
 # --- painters --------------------------------------------------------------------------------

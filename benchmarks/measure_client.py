@@ -6,7 +6,12 @@ list, takes a full update, and (``auto_request``) keeps exactly one incremental
 FramebufferUpdateRequest outstanding, sending the next one as soon as an update has arrived
 and before decoding it, so the server is never kept waiting on our decoder. Every rectangle
 is decoded into the viewer's framebuffer (``apply_update``), so the client pays the decode
-cost a real viewer pays and every figure rests on decoded pixels.
+cost a real viewer pays and every figure rests on decoded pixels. The one exception is a viewer
+connected with ``decode=False``, which only parses and counts what arrives: the bench's two
+cores cannot decode ten streams of 60 frames/s, and a viewer that falls behind would ask for
+fewer updates than a real viewer on a machine of its own. Every viewer counts the rectangles
+it received per encoding (``rectangles``), which tells e.g. whether a server sent CopyRect or
+Open H.264 at all.
 
 Handshakes run on the caller's thread with blocking sockets; afterwards a ``ViewerPool``
 thread reads every viewer's socket (a selector, no thread per viewer) and calls each
@@ -21,6 +26,7 @@ import selectors
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 from protocol import (
@@ -52,6 +58,8 @@ HEXTILE = (Encoding.HEXTILE,)
 ZRLE = (Encoding.ZRLE,)
 TIGHT_LOSSLESS = (Encoding.TIGHT,)
 TIGHT_JPEG = (Encoding.TIGHT, Encoding.JPEG_QUALITY_LEVEL_8)
+COPYRECT_TIGHT = (Encoding.COPY_RECT, Encoding.TIGHT)
+H264 = (Encoding.OPEN_H264,)
 VIEWER = (
     Encoding.TIGHT,
     Encoding.ZRLE,
@@ -85,13 +93,15 @@ class Viewer:
         self.framebuffer = Framebuffer.blank(init.width, init.height)
         self.lock = threading.Condition()
         self.auto_request = True
+        self.decode = True
         self.on_update: UpdateHook | None = None
-        self.updates = 0  # decoded updates that carried at least one rectangle
-        self.last_update = time.perf_counter()  # when the last one was decoded
+        self.updates = 0  # updates that carried at least one rectangle (decoded, or counted)
+        self.last_update = time.perf_counter()  # when the last one was decoded (or counted)
         self.closed = False
         self.error: str | None = None
         self.outstanding = 0  # FramebufferUpdateRequests not answered yet
         self.unsolicited = 0  # updates that answered no request (a server bug)
+        self.rectangles: Counter[int] = Counter()  # encoding number → rectangles received
 
     # --- main thread --------------------------------------------------------------------
 
@@ -153,7 +163,9 @@ class Viewer:
             self.unsolicited += 1
         if self.auto_request:
             self._send(FramebufferUpdateRequest(True, 0, 0, self.width, self.height))
-        self.conn.apply_update(update, self.framebuffer)
+        self.rectangles.update(rectangle.encoding for rectangle in update.rectangles)
+        if self.decode:
+            self.conn.apply_update(update, self.framebuffer)
         if update.rectangles:
             self.updates += 1
             self.last_update = time.perf_counter()
@@ -168,11 +180,13 @@ def connect(
     timeout: float = 10.0,
     pointer: bool = False,
     auto_request: bool = True,
+    decode: bool = True,
 ) -> Viewer:
     """Connect to 127.0.0.1:``port`` without a password, as a shared viewer; ask for BGRX,
     ``encodings`` and a full update. ``pointer``: then send a pointer event to the bottom-right
     corner (where the bench keeps the X pointer). ``auto_request``: keep an incremental
-    request outstanding from the first update on. Raises ``Refused``."""
+    request outstanding from the first update on. ``decode``: decode what arrives (else only
+    count it; the framebuffer stays blank). Raises ``Refused``."""
     try:
         sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     except OSError as error:
@@ -216,6 +230,7 @@ def connect(
     sock.settimeout(None)
     viewer = Viewer(sock, conn, init)
     viewer.auto_request = auto_request
+    viewer.decode = decode
     viewer._send(SetPixelFormat(BGRX))
     viewer._send(SetEncodings(tuple(encodings)))
     if pointer:

@@ -4,7 +4,8 @@ reads about a running one from /proc (CPU time, resident memory, listening ports
 Every server serves the bench's display on 127.0.0.1 only, without a password, with its own
 defaults otherwise:
 
-- vncd: ``vncd run CONFIG`` with ``[source] kind = "x11"`` and that display;
+- vncd: ``vncd run CONFIG`` with ``[source] kind = "x11"`` and that display (and, for the
+  full-frame phase's H.264 figures only, a second vncd with ``[encodings] h264 = true``);
 - x0vncserver (TigerVNC 1.12, ``X0tigervnc`` in Debian): ``-SecurityTypes None -localhost
   -interface 127.0.0.1``;
 - x11vnc 0.9.16: ``-nonap`` (else it "naps" when idle and falls to ~1 update/s), ``-shared
@@ -44,6 +45,8 @@ class Peer:
     packages: tuple[str, ...]
     argv: Callable[[str, str, int, Path], list[str]]
     version_argv: tuple[str, ...] = ()
+    #: How to start it offering Open H.264, for a server that can but does not by default.
+    h264_argv: Callable[[str, str, int, Path], list[str]] | None = None
 
     def program(self) -> str | None:
         for program in self.programs:
@@ -72,13 +75,20 @@ def _vncd_program() -> str | None:
     return str(candidate) if candidate.exists() else shutil.which("vncd")
 
 
-def _vncd_argv(program: str, display: str, port: int, workdir: Path) -> list[str]:
+def _vncd_argv(
+    program: str, display: str, port: int, workdir: Path, *, h264: bool = False
+) -> list[str]:
     config = workdir / "vncd.toml"
     config.write_text(
         f'[server]\nhost = "127.0.0.1"\nport = {port}\n\n'
         f'[source]\nkind = "x11"\ndisplay = "{display}"\n'
+        + ("\n[encodings]\nh264 = true\n" if h264 else "")
     )
     return [program, "run", str(config)]
+
+
+def _vncd_h264_argv(program: str, display: str, port: int, workdir: Path) -> list[str]:
+    return _vncd_argv(program, display, port, workdir, h264=True)
 
 
 def _x0vncserver_argv(program: str, display: str, port: int, workdir: Path) -> list[str]:
@@ -113,7 +123,7 @@ class _Vncd(Peer):
 
 
 PEERS: dict[str, Peer] = {
-    "vncd": _Vncd("vncd", ("vncd",), (), _vncd_argv),
+    "vncd": _Vncd("vncd", ("vncd",), (), _vncd_argv, h264_argv=_vncd_h264_argv),
     "x0vncserver": Peer(
         "x0vncserver",
         ("X0tigervnc", "x0vncserver"),
@@ -167,19 +177,25 @@ def listening(port: int) -> bool:
 
 
 class RunningServer:
-    """One server process on the bench's display; ``stop()`` ends it (SIGTERM, then KILL)."""
+    """One server process on the bench's display; ``stop()`` ends it (SIGTERM, then KILL).
+    ``h264``: started with Open H.264 offered (``Peer.h264_argv``)."""
 
-    def __init__(self, peer: Peer, display: str, env: dict[str, str], workdir: Path) -> None:
+    def __init__(
+        self, peer: Peer, display: str, env: dict[str, str], workdir: Path, *, h264: bool = False
+    ) -> None:
         program = peer.program()
         if program is None:
             raise RuntimeError(f"{peer.name} is not installed ({', '.join(peer.programs)})")
+        argv = peer.h264_argv if h264 else peer.argv
+        if argv is None:
+            raise RuntimeError(f"{peer.name} cannot be started with Open H.264")
         self.peer = peer
         self.port = free_port()
         workdir.mkdir(parents=True, exist_ok=True)
         self.log_path = workdir / f"{peer.name}.log"
         with self.log_path.open("w") as log:
             self.process = subprocess.Popen(
-                peer.argv(program, display, self.port, workdir),
+                argv(program, display, self.port, workdir),
                 env=env,
                 cwd=workdir,
                 stdin=subprocess.DEVNULL,
