@@ -13,6 +13,7 @@ declaring depth 32 gets whole PIXELs even if its colours fit in three bytes.
 
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
 
 import attrs
@@ -45,21 +46,43 @@ class CPixel:
     def _wire(self) -> np.dtype:
         return self.dtype.newbyteorder(">" if self.pf.big_endian else "<")
 
-    def values(self, pixels: np.ndarray) -> np.ndarray:
-        """(H, W) values of canonical BGRX pixels (any strides)."""
+    def wire_values(self, pixels: np.ndarray) -> np.ndarray:
+        """(H, W) read-only: each of the canonical BGRX ``pixels`` (any strides) as the
+        client's PIXEL, read in its byte order."""
         height, width = pixels.shape[:2]
-        wire = np.frombuffer(encode_pixels(pixels, self.pf), self._wire)
-        values = wire.astype(self.dtype).reshape(height, width)
+        return np.frombuffer(encode_pixels(pixels, self.pf), self._wire).reshape(height, width)
+
+    def make_values(self, pixels: np.ndarray) -> None:
+        """Turn PIXELs copied byte for byte from ``wire_values`` into an array of ``dtype``
+        into values, in place (tile coders reorder the bytes first, cheaply, then this)."""
+        if not self._wire.isnative:
+            pixels.byteswap(inplace=True)
         if self.pf.true_colour and self.pf.bits_per_pixel == 32:
             # 32-bpp byte layouts carry the frame's X byte in their padding byte.
-            values &= self.dtype.type(_colour_bits(self.pf))
-        return values
+            pixels &= self.dtype.type(_colour_bits(self.pf))
+
+    def wire_bytes(self, values: np.ndarray) -> np.ndarray:
+        """(..., size) uint8 view of C-contiguous ``values``: each value's CPIXEL bytes in
+        wire order, without copying (a strided view, so copy it one byte at a time when it
+        is large: numpy copies rows of three bytes slowly)."""
+        native = values.view(np.uint8).reshape(*values.shape, self.pf.bytes_per_pixel)
+        if self.pf.big_endian != (sys.byteorder == "big"):
+            native = native[..., ::-1]
+        return native[..., self.first : self.first + self.size]
+
+    def as_integers(self, values: np.ndarray) -> np.ndarray:
+        """(N,) uint64: each value's CPIXEL bytes read as one little-endian integer, so
+        writing its ``size`` low bytes little-endian writes the CPIXEL (and the bytes a
+        CPIXEL drops are a value's padding, zero: nothing else is set above them)."""
+        wire = values.byteswap() if self.pf.big_endian else values
+        cpixels = wire.astype(np.uint64)
+        if self.first:
+            cpixels >>= np.uint64(8 * self.first)
+        return cpixels
 
     def to_bytes(self, values: np.ndarray) -> np.ndarray:
         """(N, size) uint8: the CPIXELs of N values."""
-        wire = np.ascontiguousarray(values, self.dtype).ravel().astype(self._wire)
-        pixels = wire.view(np.uint8).reshape(-1, self.pf.bytes_per_pixel)
-        return pixels[:, self.first : self.first + self.size]
+        return np.ascontiguousarray(self.wire_bytes(np.ascontiguousarray(values, self.dtype)))
 
     def to_pixels(self, cpixels: np.ndarray) -> np.ndarray:
         """(N, size) uint8 CPIXELs -> (N,) PIXELs: their wire bytes in ``dtype`` containers

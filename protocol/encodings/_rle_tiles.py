@@ -7,19 +7,40 @@ CPIXELs and bit-packed indices, 128 plain RLE (CPIXEL + run length), 130-255 a p
 (subencoding - 128) CPIXELs and palette RLE; TRLE adds 127 and 129, packed and palette RLE
 reusing the previous tile's palette. Run lengths are ``255, 255, ..., (length - 1) % 255``.
 
-The encoder sends every tile in whichever form is smallest. Nothing here runs per tile in
-Python: the tiles of the rectangle are analysed together (colour counts by sorting each tile,
-runs by comparing neighbours), and every tile's bytes are built as whole-array operations and
-stitched together with one gather.
+The encoder sends every tile in whichever form is smallest, and does the least it can to
+know which, for all tiles at once (nothing runs per tile in Python): a photograph's tiles
+are nearly all raw, and deciding that must cost far less than deflating them.
+
+* Every tile's runs are counted by comparing neighbours: one run is a solid tile.
+* A tile whose colours cannot fit a palette (``_rle_palettes`` bounds them from a sample)
+  and whose plain RLE cannot beat raw is raw, and nothing more is looked at.
+* The other tiles' runs are listed; those that may have palettes get them (their colours
+  counted exactly, with every run's palette index), which prices every form.
+* Each tile's bytes go straight to their place in the output, every tile of one form at
+  once: raw CPIXELs a byte plane at a time, records of runs as scattered words.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import attrs
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from .._pixelformat import PixelFormat
 from ._rle_cpixel import CPixel, cpixel_for
+from ._rle_palettes import (
+    MAX_PALETTE,
+    SAMPLE,
+    SAMPLE_RUNS,
+    Colours,
+    palette_index,
+    part_index,
+    pixel_sample,
+    run_colours,
+)
 
 RAW = 0
 SOLID = 1
@@ -27,8 +48,7 @@ MAX_PACKED = 16  # subencodings 2..16: packed palette
 REUSE_PACKED = 127  # TRLE: packed, with the previous tile's palette
 PLAIN_RLE = 128
 REUSE_RLE = 129  # TRLE: palette RLE, with the previous tile's palette
-PALETTE_RLE = 128  # + palette size 2..127
-MAX_PALETTE = 127
+PALETTE_RLE = 128  # + palette size 2..MAX_PALETTE
 
 
 #: Bits per packed palette index by palette size 2..16 (rows are padded to whole bytes).
@@ -53,36 +73,50 @@ class _Group:
     width: int
 
 
-def _groups(values: np.ndarray, size: int) -> list[_Group]:
-    """The tiles of a rectangle in at most four groups of equal shape: whole tiles, the
-    narrower last column, the shorter last row and the corner."""
-    height, width = values.shape
-    rows, cols = height // size, width // size
-    short, narrow = height - rows * size, width - cols * size
-    across = cols + (narrow > 0)
-    top, left = rows * size, cols * size
-    row_ids, col_ids = np.arange(rows) * across, np.arange(cols)
-    candidates = [
-        (
-            values[:top, :left].reshape(rows, size, cols, size).swapaxes(1, 2),
-            (row_ids[:, None] + col_ids).ravel(),
-            size,
-            size,
-        ),
-        (values[:top, left:].reshape(rows, size, narrow), row_ids + cols, size, narrow),
-        (
-            values[top:, :left].reshape(short, cols, size).swapaxes(0, 1),
-            rows * across + col_ids,
-            short,
-            size,
-        ),
-        (values[top:, left:], np.array([rows * across + cols]), short, narrow),
-    ]
-    return [
-        _Group(np.ascontiguousarray(block).reshape(len(ids), th * tw), ids, th, tw)
-        for block, ids, th, tw in candidates
-        if th and tw and len(ids)
-    ]
+def _groups(pixels: np.ndarray, cpixel: CPixel, size: int) -> list[_Group]:
+    """The values of a rectangle's tiles in at most four groups of equal shape: whole
+    tiles, the narrower last column, the shorter last row and the corner."""
+    wire = cpixel.wire_values(pixels)
+    height, width = wire.shape
+    across = -(-width // size)
+    bands = [(0, height // size * size, size), (height // size * size, height, height % size)]
+    columns = [(0, width // size * size, size), (width // size * size, width, width % size)]
+    groups = []
+    for (top, bottom, tile_height), (left, right, tile_width) in itertools.product(bands, columns):
+        if top == bottom or left == right:
+            continue
+        down, along = (bottom - top) // tile_height, (right - left) // tile_width
+        # Copy whole rows of tiles' PIXELs: rows of the region, cut into tiles' rows and
+        # put tile after tile.
+        block = _rows_of(wire[top:bottom, left:right], tile_width)
+        block = block.reshape(down, tile_height, along).swapaxes(1, 2)
+        tiles = np.empty((down * along, tile_height * tile_width), cpixel.dtype)
+        _rows_of(tiles, tile_width).reshape(block.shape)[...] = block
+        cpixel.make_values(tiles)
+        ids = (top // size + np.arange(down))[:, None] * across + left // size + np.arange(along)
+        groups.append(_Group(tiles, ids.ravel(), tile_height, tile_width))
+    return groups
+
+
+def _rows_of(values: np.ndarray, width: int) -> np.ndarray:
+    """``values`` (its last axis contiguous) seen as blocks of ``width`` values each."""
+    return values.view(np.dtype((np.void, width * values.itemsize)))
+
+
+@attrs.frozen
+class _Runs:
+    """The runs of some of a group's tiles, tile after tile. Runs continue from the end of
+    one row of a tile to the start of the next (7.7.8)."""
+
+    tile: np.ndarray  # the group row each run belongs to
+    value: np.ndarray
+    length: np.ndarray
+    count: np.ndarray  # per group row: its runs (all tiles')
+    first: np.ndarray  # per group row: its first run here (listed tiles')
+
+    def of(self, rows: np.ndarray) -> np.ndarray:
+        """Which runs are those of tiles ``rows`` (ascending, listed), tile after tile."""
+        return part_index(self.first[rows], self.count[rows])
 
 
 @attrs.frozen
@@ -90,61 +124,89 @@ class _Analysis:
     """What the encoder learnt about one group's tiles."""
 
     group: _Group
-    colours: np.ndarray  # distinct values per tile
-    palette_keys: np.ndarray  # (tile id << 32 | value) of every tile with <= 127 colours
-    run_heads: np.ndarray  # flat positions in group.tiles where a run starts
-    run_lengths: np.ndarray
-    run_tiles: np.ndarray  # the group row each run belongs to
+    colours: np.ndarray  # exact up to MAX_PALETTE; above it, a lower bound
+    runs: _Runs
+    run_index: np.ndarray  # each run's value's place in its tile's palette, if it has one
+    palette_values: np.ndarray
+    palette_start: np.ndarray  # per tile; meaningful where 2 <= colours <= MAX_PALETTE
     bodies: np.ndarray  # (n, 5) body bytes of each form, without the palette
 
 
 def _analyse(group: _Group, cpixel: CPixel) -> _Analysis:
-    tiles, ids = group.tiles, group.ids
+    """Price every form of every tile of the group (see the module docstring)."""
+    tiles = group.tiles
     count, pixels = tiles.shape
-    ordered = np.sort(tiles, axis=1)
-    new = ordered[:, 1:] != ordered[:, :-1]
-    colours = new.sum(axis=1) + 1
-
-    small = colours <= MAX_PALETTE
-    first = np.ones((int(small.sum()), pixels), bool)
-    first[:, 1:] = new[small]
-    palette_keys = _keys(np.repeat(ids[small], colours[small]), ordered[small][first])
-
-    # Runs continue from the end of one row of a tile to the start of the next (7.7.8).
-    heads = np.ones((count, pixels), bool)
-    heads[:, 1:] = tiles[:, 1:] != tiles[:, :-1]
-    run_heads = np.flatnonzero(heads)
-    run_lengths = np.diff(run_heads, append=count * pixels)
-    run_tiles = run_heads // pixels
-    runs = np.bincount(run_tiles, minlength=count)
-    singles = np.bincount(run_tiles[run_lengths == 1], minlength=count)
-    long = run_lengths > 255
-    extra = np.bincount(run_tiles[long], (run_lengths[long] - 1) // 255, minlength=count).astype(
-        np.int64
-    )
-
     size = cpixel.size
+    heads = np.empty((count, pixels), bool)
+    heads[:, 0] = True
+    np.not_equal(tiles[:, 1:], tiles[:, :-1], out=heads[:, 1:])
+    # Sums of at most 64 x 64 ones: 16-bit accumulators are exact, and fastest.
+    runs = heads.view(np.uint8).sum(axis=1, dtype=np.uint16).astype(np.int64)
+
+    # A tile of more than one run has two colours. Its pixel sample shows more, and rules
+    # out a palette when it shows more than MAX_PALETTE: worth looking at when the tile
+    # has more runs than its run sample below would take in at once.
+    colours = np.minimum(runs, 2)
+    looked_at = np.flatnonzero(runs > (SAMPLE_RUNS if pixels > SAMPLE else 1))
+    sample = pixel_sample(tiles, looked_at)
+    colours[looked_at] = np.maximum(sample.colours, 2)
+    may_palette = (colours >= 2) & (colours <= MAX_PALETTE)
+    # Plain RLE costs at least a CPIXEL and a length byte per run; ties go to plain RLE.
+    may_run = (runs > 1) & (runs * (size + 1) <= pixels * size)
+    coded = np.flatnonzero(may_palette | may_run)
+    runs_of = _runs(tiles, heads, coded, runs)
+
+    candidates = np.flatnonzero(may_palette)
+    if pixels > SAMPLE:
+        # The pixel sample missed colours: the runs show them all.
+        found = run_colours(runs_of.value, runs_of.first[candidates], runs[candidates])
+    else:
+        found = Colours.of(sample.take(np.searchsorted(looked_at, candidates)))
+    colours[candidates] = found.count
+    with_palette = candidates[found.count <= MAX_PALETTE]
+    found = found.take(found.count <= MAX_PALETTE)
+    palette_start = np.zeros(count, np.int64)
+    palette_start[with_palette] = found.start
+    palette_runs = runs_of.of(with_palette)
+    run_index = np.zeros(len(runs_of.tile), np.intp)
+    run_index[palette_runs] = palette_index(found, runs_of.value[palette_runs], runs[with_palette])
+
+    # Only palette RLE counts runs of one pixel (and only tiles with palettes need it).
+    single = palette_runs[runs_of.length[palette_runs] == 1]
+    singles = np.bincount(runs_of.tile[single], minlength=count)
+    long = np.flatnonzero(runs_of.length > 255)
+    extra = np.bincount(
+        runs_of.tile[long], (runs_of.length[long] - 1) // 255, minlength=count
+    ).astype(np.int64)
+
     packed_rows = group.height * ((group.width * _index_bits(colours) + 7) // 8)
+    palette = (colours >= 2) & (colours <= MAX_PALETTE)
     bodies = np.empty((count, 5), np.int64)
     bodies[:, _SOLID] = np.where(colours == 1, size, _IMPOSSIBLE)
-    bodies[:, _PACKED] = np.where(
-        (colours >= 2) & (colours <= MAX_PACKED), packed_rows, _IMPOSSIBLE
-    )
-    bodies[:, _PALETTE_RLE] = np.where(
-        (colours >= 2) & small, singles + 2 * (runs - singles) + extra, _IMPOSSIBLE
-    )
+    bodies[:, _PACKED] = np.where(palette & (colours <= MAX_PACKED), packed_rows, _IMPOSSIBLE)
+    bodies[:, _PALETTE_RLE] = np.where(palette, singles + 2 * (runs - singles) + extra, _IMPOSSIBLE)
+    # Tiles whose runs were not listed have no extra bytes counted: their plain RLE is a
+    # lower bound, and already more than raw.
     bodies[:, _PLAIN_RLE] = runs * (size + 1) + extra
     bodies[:, _RAW] = pixels * size
-    return _Analysis(group, colours, palette_keys, run_heads, run_lengths, run_tiles, bodies)
+    return _Analysis(group, colours, runs_of, run_index, found.palettes, palette_start, bodies)
+
+
+def _runs(tiles: np.ndarray, heads: np.ndarray, rows: np.ndarray, counts: np.ndarray) -> _Runs:
+    """The runs of tiles ``rows`` (ascending), given where runs start in every tile and how
+    many each has (``counts``, per tile)."""
+    pixels = tiles.shape[1]
+    listed = counts[rows]
+    starts = np.flatnonzero(heads[rows])
+    lengths = np.diff(starts, append=len(rows) * pixels)
+    shift = np.repeat((rows - np.arange(len(rows))) * pixels, listed)  # to all the tiles
+    first = np.zeros(len(counts), np.int64)
+    first[rows] = np.cumsum(listed) - listed
+    return _Runs(np.repeat(rows, listed), tiles.ravel()[starts + shift], lengths, counts, first)
 
 
 def _index_bits(colours: np.ndarray) -> np.ndarray:
     return np.asarray(INDEX_BITS)[np.minimum(colours, MAX_PACKED)]
-
-
-def _keys(ids: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Sortable (tile, colour) keys: palettes of all tiles in one sorted array."""
-    return ids.astype(np.uint64) << np.uint64(32) | values.astype(np.uint64)
 
 
 @attrs.frozen
@@ -154,25 +216,23 @@ class _Plan:
     choice: np.ndarray
     reuse: np.ndarray  # the tile reuses its predecessor's palette (TRLE 127 / 129)
     colours: np.ndarray
-    palette_keys: np.ndarray  # sorted: every palette, in tile order
-    palette_start: np.ndarray  # index of each tile's palette in palette_keys
-
-    def palette_index(self, ids: np.ndarray, values: np.ndarray) -> np.ndarray:
-        """Where each value sits in its tile's palette (the value must be in it)."""
-        found = np.searchsorted(self.palette_keys, _keys(ids, values))
-        return (found - self.palette_start[ids]).astype(np.uint8)
+    body_length: np.ndarray  # bytes of the chosen form's body, without the palette
+    palette_values: np.ndarray
+    palette_start: np.ndarray
 
 
 def _plan(analyses: list[_Analysis], tiles: int, size: int, reuse_palettes: bool) -> _Plan:
     colours = np.zeros(tiles, np.int64)
     bodies = np.zeros((tiles, 5), np.int64)
+    palette_start = np.zeros(tiles, np.int64)
+    laid = 0
     for analysis in analyses:
-        colours[analysis.group.ids] = analysis.colours
-        bodies[analysis.group.ids] = analysis.bodies
-    palette_keys = np.sort(np.concatenate([a.palette_keys for a in analyses]))
-    in_palettes = np.where(colours <= MAX_PALETTE, colours, 0)
-    palette_start = np.cumsum(in_palettes) - in_palettes
-
+        ids = analysis.group.ids
+        colours[ids] = analysis.colours
+        bodies[ids] = analysis.bodies
+        palette_start[ids] = laid + analysis.palette_start
+        laid += len(analysis.palette_values)
+    palette_values = np.concatenate([a.palette_values for a in analyses])
     palette_cost = colours * size
 
     def choose(reuse: np.ndarray) -> np.ndarray:
@@ -183,7 +243,7 @@ def _plan(analyses: list[_Analysis], tiles: int, size: int, reuse_palettes: bool
     reuse = np.zeros(tiles, bool)
     choice = choose(reuse)
     if reuse_palettes:
-        same = _same_palette_as_previous(colours, palette_keys, palette_start)
+        same = _same_palette_as_previous(colours, palette_values, palette_start)
         for _ in range(_REUSE_ROUNDS):
             # A palette can only be reused from the tile right before, and only if that tile
             # sent or reused one: what libvncclient and the RFC agree on.
@@ -193,11 +253,12 @@ def _plan(analyses: list[_Analysis], tiles: int, size: int, reuse_palettes: bool
                 break
             reuse = wider
             choice = choose(reuse)
-    return _Plan(choice, reuse, colours, palette_keys, palette_start)
+    body_length = bodies[np.arange(tiles), choice]
+    return _Plan(choice, reuse, colours, body_length, palette_values, palette_start)
 
 
 def _same_palette_as_previous(
-    colours: np.ndarray, palette_keys: np.ndarray, palette_start: np.ndarray
+    colours: np.ndarray, palette_values: np.ndarray, palette_start: np.ndarray
 ) -> np.ndarray:
     """Per tile: its palette equals the previous tile's, colour for colour (palettes are
     sorted, so equal sets compare equal)."""
@@ -208,34 +269,10 @@ def _same_palette_as_previous(
     if not len(candidates):
         return same
     counts = colours[candidates]
-    blocks = np.cumsum(counts) - counts
-    offset = np.arange(counts.sum()) - np.repeat(blocks, counts)
-    values = palette_keys & np.uint64(0xFFFFFFFF)
-    mine = values[np.repeat(palette_start[candidates], counts) + offset]
-    theirs = values[np.repeat(palette_start[candidates - 1], counts) + offset]
-    same[candidates] = np.add.reduceat(mine != theirs, blocks) == 0
+    mine = palette_values[part_index(palette_start[candidates], counts)]
+    theirs = palette_values[part_index(palette_start[candidates - 1], counts)]
+    same[candidates] = np.add.reduceat(mine != theirs, np.cumsum(counts) - counts) == 0
     return same
-
-
-class _Parts:
-    """Byte strings laid end to end, each tile's part remembered as (start, length)."""
-
-    def __init__(self, tiles: int) -> None:
-        self.chunks: list[np.ndarray] = []
-        self.size = 0
-        self.start = np.zeros(tiles, np.int64)
-        self.length = np.zeros(tiles, np.int64)
-
-    def add(self, ids: np.ndarray, data: np.ndarray, lengths: np.ndarray) -> None:
-        """``data`` holds the parts of tiles ``ids`` in that order, ``lengths`` bytes each."""
-        self.start[ids] = self.size + np.cumsum(lengths) - lengths
-        self.length[ids] = lengths
-        self.chunks.append(data.ravel())
-        self.size += data.size
-
-    def add_rows(self, ids: np.ndarray, rows: np.ndarray) -> None:
-        """One row of ``rows`` ((n, length) uint8) per tile."""
-        self.add(ids, rows, np.full(len(ids), rows.shape[1]))
 
 
 def encode_tiles(
@@ -248,14 +285,16 @@ def encode_tiles(
         return b""
     cpixel = cpixel_for(pf)
     tiles = -(-height // size) * -(-width // size)
-    analyses = [_analyse(group, cpixel) for group in _groups(cpixel.values(pixels), size)]
+    analyses = [_analyse(group, cpixel) for group in _groups(pixels, cpixel, size)]
     plan = _plan(analyses, tiles, cpixel.size, reuse_palettes)
 
-    bodies = _Parts(tiles)
-    for analysis in analyses:
-        _add_bodies(bodies, analysis, plan, cpixel)
-
-    header = np.select(
+    # Each tile is its subencoding, its palette if it sends one, then its body.
+    sends_palette = ((plan.choice == _PACKED) | (plan.choice == _PALETTE_RLE)) & ~plan.reuse
+    palette_length = np.where(sends_palette, plan.colours * cpixel.size, 0)
+    tile_length = 1 + palette_length + plan.body_length
+    tile_start = np.cumsum(tile_length) - tile_length
+    out = np.empty(int(tile_length.sum()), np.uint8)
+    out[tile_start] = np.select(
         [plan.choice == form for form in (_SOLID, _PACKED, _PALETTE_RLE, _PLAIN_RLE)],
         [
             SOLID,
@@ -264,71 +303,107 @@ def encode_tiles(
             PLAIN_RLE,
         ],
         RAW,
-    ).astype(np.uint8)
-    sends_palette = ((plan.choice == _PACKED) | (plan.choice == _PALETTE_RLE)) & ~plan.reuse
-    palettes = cpixel.to_bytes((plan.palette_keys & np.uint64(0xFFFFFFFF)).astype(cpixel.dtype))
+    )
+    sending = np.flatnonzero(sends_palette)
+    palettes = cpixel.to_bytes(plan.palette_values).ravel()
+    lengths = palette_length[sending]
+    out[part_index(tile_start[sending] + 1, lengths)] = palettes[
+        part_index(plan.palette_start[sending] * cpixel.size, lengths)
+    ]
 
-    # Each tile is three parts (subencoding, palette, body) from three sources.
-    source = np.concatenate([header, palettes.ravel(), *bodies.chunks])
-    starts = np.stack(
-        [
-            np.arange(tiles),
-            tiles + plan.palette_start * cpixel.size,
-            tiles + palettes.size + bodies.start,
-        ],
-        axis=1,
-    ).ravel()
-    lengths = np.stack(
-        [
-            np.ones(tiles, np.int64),
-            np.where(sends_palette, plan.colours * cpixel.size, 0),
-            bodies.length,
-        ],
-        axis=1,
-    ).ravel()
-    return _gather(source, starts, lengths)
+    body_start = tile_start + 1 + palette_length
+    for analysis in analyses:
+        _write_bodies(out, body_start[analysis.group.ids], analysis, plan, cpixel)
+    return out.tobytes()
 
 
-def _gather(source: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> bytes:
-    """source[starts[0]:][:lengths[0]] + source[starts[1]:][:lengths[1]] + ..."""
-    ends = np.cumsum(lengths)
-    index = np.repeat(starts - (ends - lengths), lengths) + np.arange(ends[-1])
-    return source[index].tobytes()
+def _blocks(out: np.ndarray, *shape: int) -> np.ndarray:
+    """A view of ``out`` whose row r is out[r:] seen as a C-ordered array of ``shape``: a
+    body of that shape wherever it starts, so bodies of one shape are written at once."""
+    strides = tuple(math.prod(shape[axis + 1 :]) for axis in range(len(shape)))
+    return as_strided(out, (out.size - math.prod(shape) + 1, *shape), (1, *strides))
 
 
-def _add_bodies(bodies: _Parts, analysis: _Analysis, plan: _Plan, cpixel: CPixel) -> None:
-    group = analysis.group
-    tiles, ids = group.tiles, group.ids
-    choice = plan.choice[ids]
+def _write_bodies(
+    out: np.ndarray, starts: np.ndarray, analysis: _Analysis, plan: _Plan, cpixel: CPixel
+) -> None:
+    """Write the bodies of a group's tiles, whose bodies start at ``starts`` in ``out``."""
+    group, runs = analysis.group, analysis.runs
+    tiles = group.tiles
+    count, pixels = tiles.shape
+    choice = plan.choice[group.ids]
+    size = cpixel.size
+    wire = cpixel.wire_bytes(tiles)
+
+    rows = np.flatnonzero(choice == _RAW)
+    if len(rows):
+        # One byte of every CPIXEL at a time: numpy copies rows of 3 bytes slowly.
+        blocks = _blocks(out, pixels, size)
+        for byte in range(size):
+            source = wire[:, :, byte]
+            blocks[:, :, byte][starts[rows]] = source if len(rows) == count else source[rows]
 
     rows = np.flatnonzero(choice == _SOLID)
-    bodies.add_rows(ids[rows], cpixel.to_bytes(tiles[rows, 0]))
-    rows = np.flatnonzero(choice == _RAW)
-    raw = cpixel.to_bytes(tiles[rows]).reshape(len(rows), tiles.shape[1] * cpixel.size)
-    bodies.add_rows(ids[rows], raw)
+    _put(out, starts[rows], cpixel.as_integers(tiles[rows, 0]), size)
 
-    packed = choice == _PACKED
-    index_bits = _index_bits(plan.colours[ids])
+    index_bits = _index_bits(plan.colours[group.ids])
     for bits in (1, 2, 4):
-        rows = np.flatnonzero(packed & (index_bits == bits))
-        indices = plan.palette_index(np.repeat(ids[rows], tiles.shape[1]), tiles[rows].ravel())
-        shaped = indices.reshape(len(rows), group.height, group.width)
-        bodies.add_rows(ids[rows], _pack(shaped, bits))
+        rows = np.flatnonzero((choice == _PACKED) & (index_bits == bits))
+        if len(rows):
+            of_rows = runs.of(rows)
+            indices = np.repeat(analysis.run_index[of_rows], runs.length[of_rows])
+            packed = _pack(indices.astype(np.uint8).reshape(len(rows), group.height, -1), bits)
+            _blocks(out, packed.shape[1])[starts[rows]] = packed
 
     for form in (_PALETTE_RLE, _PLAIN_RLE):
         rows = np.flatnonzero(choice == form)
-        in_form = np.zeros(len(ids), bool)
-        in_form[rows] = True
-        runs = in_form[analysis.run_tiles]
-        run_tiles = analysis.run_tiles[runs]
-        values = tiles.ravel()[analysis.run_heads[runs]]
-        lengths = analysis.run_lengths[runs]
+        if not len(rows):
+            continue
+        # The tiles' records follow one another from the starts of their bodies.
+        of_rows, counts = runs.of(rows), runs.count[rows]
+        lengths = runs.length[of_rows]
+        records = _run_bytes(lengths, form, size)
+        bodies = plan.body_length[group.ids[rows]]
+        at = np.cumsum(records) - records
+        at += np.repeat(starts[rows] - (np.cumsum(bodies) - bodies), counts)
+        more = lengths - 1
+        first_length = np.minimum(more, 255).astype(np.uint64)
         if form == _PALETTE_RLE:
-            data = _palette_runs(plan.palette_index(ids[run_tiles], values), lengths)
+            # A run of one pixel is its index alone; longer ones set the index's top bit.
+            index = analysis.run_index[of_rows].astype(np.uint8)
+            out[at] = index
+            longer = np.flatnonzero(more)
+            words = (index[longer] | np.uint8(0x80)).astype(np.uint64)
+            _put(out, at[longer], words | first_length[longer] << np.uint64(8), 2)
+            at, more = at[longer] + 1, more[longer]
         else:
-            data = _plain_runs(cpixel.to_bytes(values), lengths)
-        per_tile = np.bincount(run_tiles, _run_bytes(lengths, form, cpixel.size), len(ids))
-        bodies.add(ids[rows], data, per_tile[rows].astype(np.int64))
+            words = cpixel.as_integers(runs.value[of_rows]) | first_length << np.uint64(8 * size)
+            _put(out, at, words, size + 1)
+            at += size
+        _write_lengths(out, at, more)
+
+
+def _write_lengths(out: np.ndarray, at: np.ndarray, more: np.ndarray) -> None:
+    """The length bytes of runs of ``more`` + 1 pixels (``more`` >= 1) from ``at``: a 255
+    for every whole 255 in ``more``, then the rest (7.7.8). Each run's first length byte,
+    min(``more``, 255), went out with its index or CPIXEL, so only runs of 256 pixels or
+    more have any left."""
+    long = np.flatnonzero(more >= 255)
+    count = more[long] // 255
+    out[part_index(at[long] + 1, count - 1)] = 255
+    out[at[long] + count] = more[long] - 255 * count
+
+
+def _put(out: np.ndarray, at: np.ndarray, words: np.ndarray, width: int) -> None:
+    """Write the ``width`` low bytes of each of ``words`` little-endian from ``at`` (any
+    alignment): a few scatters of 4, 2 or 1 bytes instead of one per byte."""
+    done = 0
+    for part in (4, 2, 1):
+        while width - done >= part:
+            view = np.ndarray((out.size - part + 1,), f"<u{part}", out, strides=(1,))
+            part_words = words >> np.uint64(8 * done) if done else words
+            view[at + done] = part_words.astype(view.dtype)
+            done += part
 
 
 def _pack(indices: np.ndarray, bits: int) -> np.ndarray:
@@ -355,30 +430,3 @@ def _run_bytes(lengths: np.ndarray, form: int, size: int) -> np.ndarray:
     if form == _PALETTE_RLE:
         return np.where(lengths == 1, 1, 1 + length_bytes)
     return size + length_bytes
-
-
-def _runs(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """255s with room for runs of ``sizes`` bytes, where each run starts and its last byte
-    (every length byte but the last is 255)."""
-    starts = np.cumsum(sizes) - sizes
-    out = np.full(int(sizes.sum()), 255, np.uint8)
-    return out, starts, starts + sizes - 1
-
-
-def _palette_runs(indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    sizes = _run_bytes(lengths, _PALETTE_RLE, 1)
-    out, starts, last = _runs(sizes)
-    longer = lengths > 1
-    out[starts] = indices | np.where(longer, 0x80, 0).astype(np.uint8)
-    out[last[longer]] = (lengths[longer] - 1) % 255
-    return out
-
-
-def _plain_runs(cpixels: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    size = cpixels.shape[1]
-    sizes = _run_bytes(lengths, _PLAIN_RLE, size)
-    out, starts, last = _runs(sizes)
-    for offset in range(size):
-        out[starts + offset] = cpixels[:, offset]
-    out[last] = (lengths - 1) % 255
-    return out

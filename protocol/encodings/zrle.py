@@ -21,8 +21,9 @@ from ._rle_tiles import MAX_PALETTE, encode_tiles
 from ._zstream import LENGTH, SyncDeflater, inflate_at_most, read_sized, sized_body
 
 TILE = 64
-#: zlib level when the client sent no compression level: zlib's own default; above it RFB
-#: content gains almost nothing for a lot more time.
+#: zlib level when the client sent no compression level: zlib's own default, as TigerVNC's
+#: ZRLE encoder (it deflates at the client's level, Z_DEFAULT_COMPRESSION without one);
+#: above it RFB content gains almost nothing for a lot more time.
 DEFAULT_LEVEL = 6
 
 

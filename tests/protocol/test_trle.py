@@ -16,6 +16,7 @@ from protocol._framebuffer import Framebuffer
 from protocol._pixelformat import BGRX, PixelFormat, quantise
 from protocol.encodings import EncodeSettings, Encoding, make_decoder, make_encoder, trle
 from protocol.encodings._base import CHUNK
+from protocol.encodings._rle_tiles import PLAIN_RLE, RAW, SOLID
 
 from .roundtrip import (
     BGR233,
@@ -205,6 +206,29 @@ def test_golden_tiles_encode(values: np.ndarray, payload: bytes) -> None:
     pixels = bgr233_pixels(values)
     (rectangle,) = make_encoder(Encoding.TRLE).encode(pixels, 0, 0, BGR233, EncodeSettings())
     assert rectangle.payload == payload
+
+
+def test_tiles_analysed_together_take_the_forms_they_take_alone() -> None:
+    """The encoder looks at all of a rectangle's tiles at once: a photograph's tile is raw,
+    four colours a packed palette, one colour solid, long runs plain RLE, each as it would
+    be alone (no two palettes alike, so no tile reuses one)."""
+    rng = np.random.default_rng(8)
+    tiles = [
+        rng.integers(0, 256, (16, 16)),
+        rng.choice([RED, GREEN, BLUE, WHITE], (16, 16)),
+        np.full((16, 16), GREEN),
+        np.repeat([BLUE, WHITE], 8)[:, None].repeat(16, axis=1),
+    ]
+    alone = []
+    for tile in tiles:
+        seen, (rectangle,) = round_trip(Encoding.TRLE, bgr233_pixels(tile), BGR233, [3])
+        np.testing.assert_array_equal(seen, bgr233_pixels(tile))
+        alone.append(rectangle.payload)
+    assert [payload[0] for payload in alone] == [RAW, 4, SOLID, PLAIN_RLE]
+    values = np.vstack([np.hstack(tiles[:2]), np.hstack(tiles[2:])])
+    seen, (rectangle,) = round_trip(Encoding.TRLE, bgr233_pixels(values), BGR233, [5])
+    np.testing.assert_array_equal(seen, bgr233_pixels(values))
+    assert rectangle.payload == b"".join(alone)
 
 
 def test_encoder_tiles_are_16_pixels_and_cut_at_the_edges() -> None:

@@ -7,6 +7,7 @@ import contextlib
 import struct
 import tracemalloc
 import zlib
+from collections.abc import Callable
 
 import attrs
 import numpy as np
@@ -21,6 +22,7 @@ from protocol._framebuffer import Framebuffer
 from protocol._pixelformat import BGRX, PixelFormat, encode_pixels, pixel_value, quantise
 from protocol.encodings import EncodeSettings, Encoding, make_decoder, make_encoder, zrle
 from protocol.encodings._base import CHUNK
+from protocol.encodings._rle_tiles import PALETTE_RLE, PLAIN_RLE, RAW, SOLID
 
 from .roundtrip import (
     BGR233,
@@ -133,6 +135,80 @@ def test_cpixels(pf: PixelFormat, cpixel: bytes) -> None:
     np.testing.assert_array_equal(
         decode(zrle_payload(bytes([0]) + cpixel), 1, 1, pf), quantise(pixels, pf)
     )
+
+
+# --- The form each tile takes ----------------------------------------------------------
+
+
+def bgrx_colours(count: int, seed: int) -> np.ndarray:
+    """``count`` distinct BGRX colours (the X byte set, which a client never sees)."""
+    values = np.random.default_rng(seed).choice(1 << 24, count, replace=False)
+    return (values.astype("<u4") | 0xEE000000).view(np.uint8).reshape(count, 4)
+
+
+def photo_tile() -> np.ndarray:
+    return np.random.default_rng(1).integers(0, 256, (64, 64, 4), dtype=np.uint8)
+
+
+def four_colour_tile() -> np.ndarray:
+    return bgrx_colours(4, 2)[np.random.default_rng(2).integers(0, 4, (64, 64))]
+
+
+def solid_tile() -> np.ndarray:
+    return np.broadcast_to(bgrx_colours(1, 3)[0], (64, 64, 4)).copy()
+
+
+def long_runs_tile() -> np.ndarray:
+    """Two runs of 2048 pixels: plain RLE, 2 x (CPIXEL + 9 length bytes), beats palette RLE
+    (2 x 10 bytes and the palette) and a packed palette (64 rows of 8 bytes)."""
+    return bgrx_colours(2, 4)[np.repeat([0, 1], 32)[:, None].repeat(64, axis=1)]
+
+
+TILE_FORMS = [
+    pytest.param(photo_tile, RAW, id="a photograph's tile is raw"),
+    pytest.param(four_colour_tile, 4, id="four colours are a packed palette"),
+    pytest.param(solid_tile, SOLID, id="one colour is solid"),
+    pytest.param(long_runs_tile, PLAIN_RLE, id="long runs are RLE"),
+]
+
+
+def encode_bgrx(pixels: np.ndarray) -> bytes:
+    (rectangle,) = make_encoder(Encoding.ZRLE).encode(pixels, 0, 0, BGRX, EncodeSettings())
+    height, width = pixels.shape[:2]
+    seen = decode_payload(Encoding.ZRLE, rectangle.payload, width, height, BGRX, cuts=[5])
+    np.testing.assert_array_equal(seen, quantise(pixels, BGRX))
+    return tiles_of(rectangle.payload)
+
+
+@pytest.mark.parametrize(("tile", "subencoding"), TILE_FORMS)
+def test_a_tile_takes_its_smallest_form(tile: Callable[[], np.ndarray], subencoding: int) -> None:
+    assert encode_bgrx(tile())[0] == subencoding
+
+
+def test_tiles_analysed_together_take_the_forms_they_take_alone() -> None:
+    """The encoder looks at all of a rectangle's tiles at once; what it sends for each must
+    not depend on its neighbours (ZRLE tiles are independent)."""
+    tiles = [make() for make, _ in (param.values for param in TILE_FORMS)]
+    rectangle = np.concatenate(
+        [np.concatenate(tiles[:2], axis=1), np.concatenate(tiles[2:], axis=1)]
+    )
+    assert encode_bgrx(rectangle) == b"".join(encode_bgrx(tile) for tile in tiles)
+
+
+@pytest.mark.parametrize(
+    ("colours", "subencoding"),
+    [
+        pytest.param(127, PALETTE_RLE + 127, id="127 colours: palette RLE"),
+        pytest.param(128, RAW, id="128 colours: no palette, raw beats plain RLE"),
+    ],
+)
+def test_palette_limit_with_a_colour_of_one_pixel(colours: int, subencoding: int) -> None:
+    """4096 runs of one pixel, the last colour only in the last one: the encoder samples
+    runs before it counts them all, and must still see every colour."""
+    indices = np.arange(64 * 64) % (colours - 1)
+    indices[-1] = colours - 1
+    pixels = bgrx_colours(colours, 5)[indices.reshape(64, 64)]
+    assert encode_bgrx(pixels)[0] == subencoding
 
 
 # --- Round trips over one stream -----------------------------------------------------------
