@@ -85,7 +85,8 @@ def test_photo_content_arrives_as_high_quality_jpeg(xvfb, vncd, page: Page):
     52 dB here); level 7 gives about 35 dB, so the bound shows that the page's quality setting
     reached the server, and the recording that the bound was not met by lossless data."""
     paint_root(xvfb, varied_scene(1024, 768))
-    server = vncd(x11_source(xvfb))
+    # The lossless refresh off, so that the page keeps showing what it decoded of the JPEG.
+    server = vncd(x11_source(xvfb) + "[encodings]\nlossless_refresh_ms = 0\n")
     record_rfb(page)
     open_client(page, server.url(), quality=9)
     wait_for_state(page, "connected")

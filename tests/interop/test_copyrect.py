@@ -18,8 +18,7 @@ import numpy as np
 import pytest
 
 from protocol import Rectangle
-from protocol.encodings import Encoding
-from protocol.encodings._tight_wire import JPEG
+from protocol.encodings import Encoding, is_lossy
 from tests.requirements import require_programs
 
 from .desktop import SIZE, ServedDesktop, describe_difference
@@ -96,12 +95,6 @@ def test_window_drags_end_exact(desktop: ServedDesktop):
     check_drags_copied(steps)
 
 
-def is_jpeg(rectangle: Rectangle) -> bool:
-    """A Tight rectangle compressed with JPEG (rfbproto 7.7.6: bits 7-4 of its
-    compression-control byte)."""
-    return rectangle.encoding == Encoding.TIGHT and rectangle.payload[0] >> 4 == JPEG
-
-
 def test_jpeg_areas_become_exact_once_still(desktop: ServedDesktop):
     """A photo appears and stays: TigerVNC is sent it as JPEG, then again losslessly, and
     within a few seconds its picture is exact."""
@@ -121,7 +114,7 @@ def test_jpeg_areas_become_exact_once_still(desktop: ServedDesktop):
     )
     rectangles = step.pixel_rectangles()
     assert {r.encoding for r in rectangles} == {Encoding.TIGHT}, step.describe()
-    jpeg = np.array([is_jpeg(r) for r in rectangles], dtype=bool)
+    jpeg = np.array([is_lossy(r) for r in rectangles], dtype=bool)
     assert jpeg.any(), f"no JPEG for a viewer that allows it: {step.describe()}"
     painter = np.full(SIZE[::-1], -1)
     for index, r in enumerate(rectangles):

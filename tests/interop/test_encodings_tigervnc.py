@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from protocol import BGRX, PixelFormat
-from protocol.encodings import ENCODERS, Encoding
+from protocol.encodings import ENCODERS, Encoding, is_lossy
 from tests.protocol.roundtrip import psnr
 from tests.requirements import require_programs
 
@@ -26,8 +26,6 @@ from .tigervnc import tigervnc_viewer
 
 pytestmark = pytest.mark.interop
 
-#: rfbproto 7.7.6: the high nibble of Tight's compression-control byte; 1001 is JPEG.
-TIGHT_JPEG = 0x9
 #: TigerVNC's -QualityLevel=8: vncd's JPEG areas of the served scene measured ~38 dB.
 JPEG_MIN_PSNR = 34.0
 _SEEDS = itertools.count(2)  # busy_desktop painted seed 1; every change shows new noise
@@ -71,10 +69,7 @@ def first_pixel_encoding(encodings: tuple[int, ...]) -> int:
 def tight_jpeg(recording: Recording) -> np.ndarray:
     """Per pixel rectangle: whether it is a Tight rectangle compressed with JPEG."""
     return np.array(
-        [
-            r.encoding == Encoding.TIGHT and r.payload[0] >> 4 == TIGHT_JPEG
-            for r in recording.pixel_rectangles()
-        ],
+        [r.encoding == Encoding.TIGHT and is_lossy(r) for r in recording.pixel_rectangles()],
         dtype=bool,
     )
 
