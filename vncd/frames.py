@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import attrs
@@ -109,6 +109,14 @@ def changed_boxes(old: np.ndarray, new: np.ndarray, within: list[Box]) -> list[B
 #: costs about as much as copying the frame).
 PATCH_BOXES = 16
 PATCH_AREA = 0.25
+
+
+def _tiles(box: Box) -> tuple[slice, slice]:
+    """The rows and columns of the TILE x TILE tiles that ``box`` touches."""
+    return (
+        slice(box.y // TILE, -(-box.bottom // TILE)),
+        slice(box.x // TILE, -(-box.right // TILE)),
+    )
 
 
 def _read_only(pixels: np.ndarray) -> np.ndarray:
@@ -280,6 +288,8 @@ class FrameBus:
         self._fresh = False  # whether latest is current (captured with someone subscribed)
         self.latest: Frame | None = None
         self._serial = 0
+        #: Per TILE x TILE tile of the latest frame: the serial of the frame that last changed it.
+        self._versions = np.zeros((0, 0), np.int64)
         self._frames_captured = 0
         self._frames_changed = 0
         self._capture_seconds = 0.0
@@ -338,15 +348,31 @@ class FrameBus:
         if captured is not None:  # a whole new buffer; else the current one was patched
             self._buffer = captured
         assert self._buffer is not None
-        self._serial += 1  # never reused: shared encodings are filed by serial
+        self._serial += 1  # never reused: shared encodings are filed by it
         frame = Frame(_read_only(self._buffer), self._serial)
         self.latest = frame
+        self._note_versions(frame, boxes)
         self._frames_changed += 1
         if move is not None:
             self._moves_found += 1
         for subscription in self._subscriptions:
             subscription.add_damage(boxes, move)
         return frame
+
+    def version(self, boxes: Iterable[Box]) -> int:
+        """The serial of the last frame that changed anything in ``boxes`` of the latest
+        frame: while it stays the same, so do their pixels, so viewers that encode them
+        then, in step or not, may share one encoding."""
+        versions = self._versions
+        return max((int(versions[_tiles(box)].max()) for box in boxes if not box.empty), default=0)
+
+    def _note_versions(self, frame: Frame, boxes: list[Box] | None) -> None:
+        grid = tile_grid(frame.width, frame.height)
+        if boxes is None or self._versions.shape != grid:
+            self._versions = np.full(grid, frame.serial, np.int64)
+        else:
+            for box in boxes:
+                self._versions[_tiles(box)] = frame.serial
 
     def _capture_and_compare(
         self, previous: Frame | None, hint: list[Box] | None, moves: bool

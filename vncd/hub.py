@@ -15,7 +15,7 @@ from .frames import FrameBus
 from .refresh import REFRESH_DELAY
 from .resize import LastResize
 from .sources.base import Source
-from .updates import Audience, SharedEncodings
+from .updates import Audience, SharedEncodings, WorkerEncoders
 
 if TYPE_CHECKING:
     from .session import Session
@@ -51,6 +51,8 @@ class Hub:
     #: Runs big encodes off the Trio thread (tests run them inline, so that the autojump
     #: clock sees every step).
     run_sync: Callable[..., Awaitable[Any]] = trio.to_thread.run_sync
+    #: Encoders for the bands of big updates, shared by all viewers.
+    worker_encoders: WorkerEncoders = attrs.Factory(WorkerEncoders)
     #: Updates encoded once for every viewer with the same settings.
     shared_encodings: SharedEncodings = attrs.Factory(SharedEncodings)
     #: How many sessions have each audience (encoding, pixel format, settings) now.

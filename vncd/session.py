@@ -112,7 +112,7 @@ class Session:
         self.colour_map_pending = False
         self.picture_lost = False  # the viewer's picture is unusable: send all of it
         self.lossy = LossyAreas(hub.lossless_refresh)  # where the picture is not exact yet
-        self.builder = UpdateBuilder(hub.shared_encodings, hub.run_sync)
+        self.builder = UpdateBuilder(hub.shared_encodings, hub.worker_encoders, hub.run_sync)
         self.subscription: Subscription | None = None  # while serving
         self.layout = ViewerLayout(hub.source, hub.bus, hub.last_resize, peer, self.forget_picture)
         self._cancel_scope: trio.CancelScope | None = None
@@ -345,7 +345,7 @@ class Session:
         if pending.area:
             frame, damage = subscription.take_damage(bounds(pending.area))
             boxes += damage
-        pixels, serial = frame.pixels, frame.serial
+        pixels, version = frame.pixels, self.hub.bus.version(boxes)
         rectangles = []
         if (frame.width, frame.height) != self.layout.size:
             copy = None  # copies were found between frames of the new size
@@ -354,7 +354,7 @@ class Session:
                 rectangles.append(desktop_size(frame.width, frame.height))
                 boxes = [frame.box]
             else:
-                pixels, serial = fit(pixels, self.layout.size), None
+                pixels, version = fit(pixels, self.layout.size), None
                 boxes = [Box(0, 0, *self.layout.size)]
         if copy is not None:
             rectangles += self.copy_rectangles(copy)
@@ -363,7 +363,7 @@ class Session:
         assert audience is not None  # joined while serving
         others = self.hub.audiences[audience] > 1
         pixel_rectangles = await self.builder.build(
-            pixels, serial, boxes, self.pixel_format, audience.encoding, self.settings, others
+            pixels, version, boxes, self.pixel_format, audience.encoding, self.settings, others
         )
         exact = subtract_all(self.lossy.due(now), boxes)
         if exact:
@@ -371,8 +371,10 @@ class Session:
                 audience.encoding, self.encodings, self.pixel_format, self.hub.encodings
             )
             settings = lossless_settings(self.settings)
+            if version is not None:
+                version = self.hub.bus.version(exact)
             pixel_rectangles += await self.builder.build(
-                pixels, serial, exact, self.pixel_format, encoding, settings, others
+                pixels, version, exact, self.pixel_format, encoding, settings, others
             )
         for rectangle in pixel_rectangles:
             box = Box(rectangle.x, rectangle.y, rectangle.width, rectangle.height)

@@ -8,8 +8,10 @@ needs the same one (``SharedEncodings``).
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import math
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 
 import attrs
 import numpy as np
@@ -71,15 +73,17 @@ def lossless_settings(settings: EncodeSettings) -> EncodeSettings:
 INLINE_PIXELS = 64 * 64
 #: Updates of more pixels than this are cut into bands encoded on ``WORKERS`` threads at
 #: once (numpy, zlib and libjpeg release the GIL), when the encoder keeps no state between
-#: rectangles: a full 1080p frame then takes about half the time on two cores.
-PARALLEL_PIXELS = 256 * 1024
+#: rectangles: a full 1080p frame then takes about half the time on two cores. Smaller ones
+#: gain less than the second thread costs (a 640x480 animation used more CPU split).
+PARALLEL_PIXELS = 512 * 1024
 WORKERS = 2
 #: Bands start on multiples of this many rows: every tile grid (Hextile 16, ZRLE and the
 #: Tight analysis 64) stays aligned.
 BAND_ROWS = 64
-#: Shared encodings are kept for this many of the latest frames: viewers that keep up ask for
-#: the newest one, and a raw 1080p frame is 8 MB.
-SHARED_FRAMES = 2
+#: Encoded bytes kept for other viewers at most, the least recently used forgotten first:
+#: about one raw 1080p frame. Viewers in step share even more than this; one that falls far
+#: behind encodes for itself rather than the server keeping frames for it.
+SHARED_BYTES = 8 << 20
 
 
 @attrs.frozen
@@ -96,7 +100,7 @@ class Audience:
 class EncodeJob:
     """Everything an update's rectangles depend on, when the encoder keeps no state."""
 
-    serial: int  # the frame's
+    version: int  # the boxes' content (FrameBus.version): the same pixels while unchanged
     boxes: tuple[Box, ...]
     encoding: int
     pixel_format: PixelFormat
@@ -112,12 +116,15 @@ class _Shared:
 
 
 class SharedEncodings:
-    """Updates encoded by stateless encoders (Raw, Hextile, JPEG...) from the latest frames,
-    so viewers with the same pixel format, encoding and settings that are sent the same boxes
-    of the same frame encode them once between them; the others wait for that encoding."""
+    """Updates encoded by stateless encoders (Raw, Hextile, JPEG...), so viewers with the same
+    pixel format, encoding and settings that are sent the same boxes with the same content
+    encode them once between them, in step or not (a refresh of a still area long after);
+    the others wait for that encoding."""
 
-    def __init__(self) -> None:
-        self._jobs: dict[EncodeJob, _Shared] = {}
+    def __init__(self, budget: int = SHARED_BYTES) -> None:
+        self._jobs: collections.OrderedDict[EncodeJob, _Shared] = collections.OrderedDict()
+        self._budget = budget
+        self._bytes = 0
         self.hits = 0
         self.misses = 0
 
@@ -128,23 +135,33 @@ class SharedEncodings:
             await shared.done.wait()
             if shared.rectangles is not None:
                 self.hits += 1
+                self._jobs.move_to_end(job)
                 return shared.rectangles
             # The viewer that encoded it left (or failed) before the end: encode it here.
         self.misses += 1
         shared = self._jobs[job] = _Shared()
-        self._forget_before(job.serial - SHARED_FRAMES + 1)
         try:
             shared.rectangles = await encode()
         finally:
             shared.done.set()
             if shared.rectangles is None:
                 del self._jobs[job]
+        self._bytes += _payload_bytes(shared.rectangles)
+        self._forget_oldest()
         return shared.rectangles
 
-    def _forget_before(self, serial: int) -> None:
-        for job in [job for job in self._jobs if job.serial < serial]:
-            if self._jobs[job].done.is_set():
+    def _forget_oldest(self) -> None:
+        for job in list(self._jobs):
+            if self._bytes <= self._budget:
+                return
+            shared = self._jobs[job]
+            if shared.rectangles is not None:
+                self._bytes -= _payload_bytes(shared.rectangles)
                 del self._jobs[job]
+
+
+def _payload_bytes(rectangles: list[Rectangle]) -> int:
+    return sum(len(rectangle.payload) for rectangle in rectangles)
 
 
 def split_for_workers(boxes: Sequence[Box], workers: int) -> list[list[Box]]:
@@ -169,6 +186,24 @@ def split_for_workers(boxes: Sequence[Box], workers: int) -> list[list[Box]]:
     return [group for group in groups if group]
 
 
+class WorkerEncoders:
+    """Shareable encoders for the worker threads, lent to one band at a time: what they
+    produce depends only on what they are given, so all viewers draw on one small pool (each
+    Tight encoder holds four zlib streams, a megabyte), but one must not run in two threads."""
+
+    def __init__(self) -> None:
+        self._free: dict[int, list[Encoder]] = collections.defaultdict(list)
+
+    @contextlib.contextmanager
+    def lend(self, encoding: int) -> Iterator[Encoder]:
+        free = self._free[encoding]
+        encoder = free.pop() if free else make_encoder(encoding, shareable=True)
+        try:
+            yield encoder
+        finally:
+            free.append(encoder)
+
+
 class UpdateBuilder:
     """Per-viewer encoders (with their zlib streams): changed boxes in, rectangles out;
     stateless encoders' work shared with the other viewers through ``shared``."""
@@ -176,36 +211,41 @@ class UpdateBuilder:
     def __init__(
         self,
         shared: SharedEncodings,
+        workers: WorkerEncoders,
         run_sync: Callable[..., Awaitable[list[Rectangle]]] = trio.to_thread.run_sync,
     ) -> None:
         self._run_sync = run_sync
+        self._workers = workers
         self._encoders: dict[tuple[int, bool], Encoder] = {}
         self._shared = shared
         self._was_shared: dict[int, bool] = {}  # per encoding: which variant went last
-        self._workers: dict[tuple[int, int], Encoder] = {}
 
     async def build(
         self,
         pixels: np.ndarray,
-        serial: int | None,
+        version: int | None,
         boxes: list[Box],
         pixel_format: PixelFormat,
         encoding: int,
         settings: EncodeSettings,
         others: bool = False,
     ) -> list[Rectangle]:
-        """Rectangles carrying ``boxes`` of ``pixels`` (frame ``serial``; None: pixels made
-        for this viewer alone). ``others``: other viewers have the same audience now, so an
-        encoding's shareable variant (Tight resetting its streams) is worth its small loss of
-        compression. Big jobs run in a worker thread (numpy, zlib and libjpeg release the
-        GIL), small ones at once."""
-        encoder = self._encoder(encoding, shareable=others and serial is not None)
+        """Rectangles carrying ``boxes`` of ``pixels`` (whose content is ``version``, see
+        FrameBus.version; None: pixels made for this viewer alone). ``others``: other
+        viewers have the same audience now, so an encoding's shareable variant (Tight
+        resetting its streams) is worth its small loss of compression; so is a big job's,
+        which then runs on both cores. Big jobs run in worker threads (numpy, zlib and
+        libjpeg release the GIL), small ones at once."""
+        area = sum(box.area for box in boxes)
+        encoder = self._encoder(
+            encoding, shareable=(others and version is not None) or area > PARALLEL_PIXELS
+        )
         if boxes and getattr(encoder, "whole_frame", False):
             # A video codec keeps one context for the whole screen.
             boxes = [Box(0, 0, pixels.shape[1], pixels.shape[0])]
+            area = boxes[0].area
 
         async def encode() -> list[Rectangle]:
-            area = sum(box.area for box in boxes)
             if area <= INLINE_PIXELS:
                 return self.encode(encoder, pixels, boxes, pixel_format, settings)
             if area <= PARALLEL_PIXELS or not getattr(encoder, "shareable", False):
@@ -216,19 +256,19 @@ class UpdateBuilder:
             encoded: list[list[Rectangle]] = [[] for _ in groups]
 
             async def encode_group(index: int) -> None:
-                worker = self._worker_encoder(encoding, index)
-                encoded[index] = await self._run_sync(
-                    self.encode, worker, pixels, groups[index], pixel_format, settings
-                )
+                with self._workers.lend(encoding) as worker:
+                    encoded[index] = await self._run_sync(
+                        self.encode, worker, pixels, groups[index], pixel_format, settings
+                    )
 
             async with trio.open_nursery() as nursery:
                 for index in range(len(groups)):
                     nursery.start_soon(encode_group, index)
             return [rectangle for group in encoded for rectangle in group]
 
-        if serial is None or not getattr(encoder, "shareable", False):
+        if version is None or not getattr(encoder, "shareable", False):
             return await encode()
-        job = EncodeJob(serial, tuple(boxes), encoding, pixel_format, settings)
+        job = EncodeJob(version, tuple(boxes), encoding, pixel_format, settings)
         return await self._shared.rectangles(job, encode)
 
     @staticmethod
@@ -253,13 +293,6 @@ class UpdateBuilder:
         for encoder in self._encoders.values():
             if getattr(encoder, "whole_frame", False):
                 encoder.forget_client()
-
-    def _worker_encoder(self, encoding: int, index: int) -> Encoder:
-        """The shareable encoder of worker ``index``: encoders are not thread-safe."""
-        key = (encoding, index)
-        if key not in self._workers:
-            self._workers[key] = make_encoder(encoding, shareable=True)
-        return self._workers[key]
 
     def _encoder(self, encoding: int, shareable: bool) -> Encoder:
         """The viewer's encoder for ``encoding``: the private one, or the shareable variant

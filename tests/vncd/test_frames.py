@@ -356,3 +356,22 @@ async def test_a_whole_grab_finds_what_the_desktop_drew_after_its_report(
         assert source.regions == []  # no box grabbed alone
         damage = cover_count(subscription.take_damage()[1], 120, 200)
         assert damage[100:110, 0:20].all()
+
+
+async def test_a_box_keeps_its_version_until_something_in_it_changes(
+    source, autojump_clock
+) -> None:
+    """Viewers that encode the same boxes of the same version share one encoding: the
+    version must change with any pixel in the boxes and with nothing outside them."""
+    async with watched(source) as (bus, _):
+        still, left, right = Box(0, 64, 200, 56), Box(0, 0, 64, 32), Box(128, 0, 64, 32)
+        before = bus.version([still])
+        source.paint(left, 1)
+        await trio.sleep(0.1)
+        after_left = bus.version([left])
+        source.paint(Box(130, 5, 1, 1), 2)  # one pixel of the right box
+        await trio.sleep(0.1)
+        assert bus.version([still]) == before
+        assert bus.version([left]) == after_left > before
+        assert bus.version([right]) > after_left
+        assert bus.version([still, left, right]) == bus.version([right])

@@ -12,6 +12,7 @@ from protocol import (
     EndOfContinuousUpdates,
     Fence,
     FramebufferUpdate,
+    FramebufferUpdateRequest,
     KeyEvent,
     PixelFormat,
     PointerEvent,
@@ -604,3 +605,28 @@ async def test_a_tight_viewer_left_alone_goes_back_to_its_own_streams():
             await stays.request()
             await stays.next_update()
             assert same_pixels(stays.framebuffer, source), f"step {step}"
+
+
+async def test_viewers_out_of_step_share_boxes_that_did_not_change_since():
+    """The second viewer asks for the changed box only after the screen changed elsewhere:
+    the box's pixels are those the first viewer was sent, so its encoding is reused."""
+    source = ArraySource()
+    async with running_hub(source) as hub:
+        first, second = hub.connect(), hub.connect()
+        for viewer in (first, second):
+            await viewer.handshake(encodings=(Encoding.HEXTILE,))
+            await viewer.full_update()
+        shared = hub.hub.shared_encodings
+        source.pixels[10:40, 10:60] = 50
+        await first.request()
+        await first.next_update()
+        hits = shared.hits
+        source.pixels[100:110, 150:190] = 90  # a later frame, elsewhere
+        await trio.sleep(0.05)
+        await second.send(FramebufferUpdateRequest(True, 0, 0, 100, 60))
+        update = await second.next_update()
+        assert [(r.x, r.y, r.width, r.height) for r in update.rectangles] == [(10, 10, 50, 30)]
+        assert shared.hits == hits + 1
+        shown, truth = second.framebuffer.pixels[..., :3], source.pixels[..., :3]
+        assert np.array_equal(shown[:60, :100], truth[:60, :100])
+        assert not np.array_equal(shown, truth)  # the later change is still to come

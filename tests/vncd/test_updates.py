@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import trio
 
-from protocol import BGRX
+from protocol import BGRX, Rectangle
 from protocol._framebuffer import Framebuffer
 from protocol.encodings import EncodeSettings, Encoding, make_decoder
 from vncd.region import Box
@@ -15,8 +15,10 @@ from vncd.updates import (
     BAND_ROWS,
     PARALLEL_PIXELS,
     WORKERS,
+    EncodeJob,
     SharedEncodings,
     UpdateBuilder,
+    WorkerEncoders,
     lossless_encoding,
     lossless_settings,
     offered_encodings,
@@ -55,7 +57,7 @@ async def test_big_updates_encoded_on_workers_decode_exact(encoding):
     pixels = rng.integers(0, 4, (700, 900, 4), dtype=np.uint8) * 60
     boxes = [Box(0, 0, 900, 700)]
     assert sum(box.area for box in boxes) > PARALLEL_PIXELS
-    builder = UpdateBuilder(SharedEncodings())
+    builder = UpdateBuilder(SharedEncodings(), WorkerEncoders())
     rectangles = await builder.build(pixels, 1, boxes, BGRX, encoding, EncodeSettings())
     assert len(rectangles) >= WORKERS
     framebuffer = Framebuffer.blank(900, 700)
@@ -79,7 +81,8 @@ def test_refreshes_use_the_same_encoding_without_jpeg_where_it_has_a_lossless_mo
 
 
 async def test_the_bands_of_a_big_update_are_encoded_at_the_same_time():
-    """Each band goes to its own worker call, and all calls are under way together."""
+    """Each band goes to its own worker call, and all calls are under way together, each
+    with its own encoder from the pool that every viewer shares."""
     running, most = 0, 0
 
     async def run_sync(function, *args):
@@ -91,6 +94,29 @@ async def test_the_bands_of_a_big_update_are_encoded_at_the_same_time():
         return function(*args)
 
     pixels = np.zeros((1080, 1920, 4), dtype=np.uint8)
-    builder = UpdateBuilder(SharedEncodings(), run_sync)
-    await builder.build(pixels, 1, [Box(0, 0, 1920, 1080)], BGRX, Encoding.RAW, EncodeSettings())
+    workers = WorkerEncoders()
+    lent = []
+    for serial in (1, 2):  # one viewer after another: the pool's encoders serve both
+        builder = UpdateBuilder(SharedEncodings(), workers, run_sync)
+        whole = [Box(0, 0, 1920, 1080)]
+        await builder.build(pixels, serial, whole, BGRX, Encoding.TIGHT, EncodeSettings())
+        lent.append({id(encoder) for encoder in workers._free[Encoding.TIGHT]})
     assert most == WORKERS
+    assert len(lent[0]) == WORKERS and lent[0] == lent[1]
+
+
+async def test_shared_encodings_forget_the_least_recently_used_beyond_their_budget():
+    shared = SharedEncodings(budget=250)
+    calls = []
+
+    def job(version: int) -> EncodeJob:
+        return EncodeJob(version, (Box(0, 0, 10, 10),), Encoding.RAW, BGRX, EncodeSettings())
+
+    async def encode(version: int) -> list:
+        calls.append(version)
+        return [Rectangle(0, 0, 10, 10, Encoding.RAW, bytes(100))]
+
+    for version in (1, 2, 1, 3, 1, 2):  # 1 stays in use; 2 is forgotten when 3 comes
+        await shared.rectangles(job(version), lambda v=version: encode(v))
+    assert calls == [1, 2, 3, 2]
+    assert (shared.hits, shared.misses) == (2, 4)
