@@ -373,7 +373,7 @@ class Session:
             settings = lossless_settings(self.settings)
             if version is not None:
                 version = self.hub.bus.version(exact)
-            pixel_rectangles += await self.builder.build(
+            pixel_rectangles = pixel_rectangles + await self.builder.build(
                 pixels, version, exact, self.pixel_format, encoding, settings, others
             )
         for rectangle in pixel_rectangles:

@@ -112,7 +112,8 @@ class _Shared:
 
     def __init__(self) -> None:
         self.done = trio.Event()
-        self.rectangles: list[Rectangle] | None = None  # None once done: the encoder failed
+        #: None once done: the encoder failed. A tuple: every viewer gets a list of its own.
+        self.rectangles: tuple[Rectangle, ...] | None = None
 
 
 class SharedEncodings:
@@ -136,19 +137,19 @@ class SharedEncodings:
             if shared.rectangles is not None:
                 self.hits += 1
                 self._jobs.move_to_end(job)
-                return shared.rectangles
+                return list(shared.rectangles)
             # The viewer that encoded it left (or failed) before the end: encode it here.
         self.misses += 1
         shared = self._jobs[job] = _Shared()
         try:
-            shared.rectangles = await encode()
+            shared.rectangles = tuple(await encode())
         finally:
             shared.done.set()
             if shared.rectangles is None:
                 del self._jobs[job]
         self._bytes += _payload_bytes(shared.rectangles)
         self._forget_oldest()
-        return shared.rectangles
+        return list(shared.rectangles)
 
     def _forget_oldest(self) -> None:
         for job in list(self._jobs):
@@ -160,7 +161,7 @@ class SharedEncodings:
                 del self._jobs[job]
 
 
-def _payload_bytes(rectangles: list[Rectangle]) -> int:
+def _payload_bytes(rectangles: Sequence[Rectangle]) -> int:
     return sum(len(rectangle.payload) for rectangle in rectangles)
 
 

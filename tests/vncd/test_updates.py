@@ -120,3 +120,17 @@ async def test_shared_encodings_forget_the_least_recently_used_beyond_their_budg
         await shared.rectangles(job(version), lambda v=version: encode(v))
     assert calls == [1, 2, 3, 2]
     assert (shared.hits, shared.misses) == (2, 4)
+
+
+async def test_each_viewer_gets_a_list_of_its_own():
+    """A session adds its refresh to the list it was given: the next viewer must not get it."""
+    shared = SharedEncodings()
+    job = EncodeJob(1, (Box(0, 0, 10, 10),), Encoding.RAW, BGRX, EncodeSettings())
+    rectangle = Rectangle(0, 0, 10, 10, Encoding.RAW, bytes(400))
+
+    async def encode() -> list:
+        return [rectangle]
+
+    first = await shared.rectangles(job, encode)
+    first += [Rectangle(20, 0, 10, 10, Encoding.RAW, bytes(400))]
+    assert await shared.rectangles(job, encode) == [rectangle]
