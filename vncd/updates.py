@@ -234,13 +234,11 @@ class UpdateBuilder:
         """Rectangles carrying ``boxes`` of ``pixels`` (whose content is ``version``, see
         FrameBus.version; None: pixels made for this viewer alone). ``others``: other
         viewers have the same audience now, so an encoding's shareable variant (Tight
-        resetting its streams) is worth its small loss of compression; so is a big job's,
-        which then runs on both cores. Big jobs run in worker threads (numpy, zlib and
-        libjpeg release the GIL), small ones at once."""
+        resetting its streams) is worth its small loss of compression. Big jobs run in worker
+        threads (numpy, zlib and libjpeg release the GIL), on both cores when the encoder in
+        use keeps no state; small ones at once."""
         area = sum(box.area for box in boxes)
-        encoder = self._encoder(
-            encoding, shareable=(others and version is not None) or area > PARALLEL_PIXELS
-        )
+        encoder = self._encoder(encoding, shareable=others and version is not None)
         if boxes and getattr(encoder, "whole_frame", False):
             # A video codec keeps one context for the whole screen.
             boxes = [Box(0, 0, pixels.shape[1], pixels.shape[0])]

@@ -99,7 +99,9 @@ async def test_the_bands_of_a_big_update_are_encoded_at_the_same_time():
     for serial in (1, 2):  # one viewer after another: the pool's encoders serve both
         builder = UpdateBuilder(SharedEncodings(), workers, run_sync)
         whole = [Box(0, 0, 1920, 1080)]
-        await builder.build(pixels, serial, whole, BGRX, Encoding.TIGHT, EncodeSettings())
+        await builder.build(
+            pixels, serial, whole, BGRX, Encoding.TIGHT, EncodeSettings(), others=True
+        )
         lent.append({id(encoder) for encoder in workers._free[Encoding.TIGHT]})
     assert most == WORKERS
     assert len(lent[0]) == WORKERS and lent[0] == lent[1]
