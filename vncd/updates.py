@@ -219,7 +219,6 @@ class UpdateBuilder:
         self._workers = workers
         self._encoders: dict[tuple[int, bool], Encoder] = {}
         self._shared = shared
-        self._was_shared: dict[int, bool] = {}  # per encoding: which variant went last
 
     async def build(
         self,
@@ -295,17 +294,16 @@ class UpdateBuilder:
 
     def _encoder(self, encoding: int, shareable: bool) -> Encoder:
         """The viewer's encoder for ``encoding``: the private one, or the shareable variant
-        where there is one. A private encoder whose zlib streams the shareable one used in
-        the meantime resets them."""
+        where there is one. Once a viewer got the shareable variant it keeps it: noVNC 1.7
+        dropped the connection when a Tight viewer went back to its own streams (reset on
+        their next use) after shared ones, and the variant costs at most a few percent."""
         if getattr(ENCODERS[encoding], "shareable", False):
             shareable = False  # one instance serves both purposes
-        elif shareable and not getattr(ENCODERS[encoding], "has_shareable_variant", False):
+        elif not getattr(ENCODERS[encoding], "has_shareable_variant", False):
             shareable = False
+        elif (encoding, True) in self._encoders:
+            shareable = True
         key = (encoding, shareable)
         if key not in self._encoders:
             self._encoders[key] = make_encoder(encoding, shareable=shareable)
-        encoder = self._encoders[key]
-        if not shareable and self._was_shared.get(encoding):
-            encoder.forget_client()
-        self._was_shared[encoding] = shareable
-        return encoder
+        return self._encoders[key]
