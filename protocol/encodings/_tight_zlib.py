@@ -1,11 +1,12 @@
 """Tight's four zlib streams (rfbproto 7.7.6), one set per connection on each side.
 
-The encoder never resets a stream for its own sake (a long-lived dictionary compresses best);
-it resets one only to change that stream's level or strategy, which Python's zlib cannot do
-in place, and tells the decoder with the compression-control byte's reset bits. An
-*independent* set resets the stream for every rectangle instead: a little less compression,
-but each rectangle then decodes without what came before, so one encoding can go to many
-clients.
+The encoder never resets a stream it has used for its own sake: a long-lived dictionary
+compresses best, and noVNC's inflater (pako) goes wrong for good once a stream it was in the
+middle of is reset (the next rectangle that continues a stream fails, see
+tests/browser/test_tight_streams.py). A change of level or strategy therefore applies to
+streams not used yet. An *independent* set resets the stream for every rectangle instead: a
+little less compression, but each rectangle then decodes without what came before, so one
+encoding can go to many clients, and no rectangle continues a stream.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ import zlib
 from .._errors import RemoteProtocolError
 
 STREAMS = 4
-#: A stream whose state on the client is unknown: its next use resets it.
-_UNKNOWN = (None, -1, -1)
 
 
 class DeflateStreams:
@@ -24,28 +23,30 @@ class DeflateStreams:
     decoder can inflate it completely before the next rectangle."""
 
     def __init__(self, independent: bool = False) -> None:
-        self._streams: list[tuple[zlib._Compress | None, int, int] | None] = [None] * STREAMS
+        self._compressors: list[zlib._Compress | None] = [None] * STREAMS
         self._independent = independent
+        self._unknown = 0  # bits of the streams whose state on the client is unknown
 
     def forget_client(self) -> None:
         """The client's streams went through another encoder: reset each on its next use."""
-        self._streams = [_UNKNOWN] * STREAMS
+        self._compressors = [None] * STREAMS
+        self._unknown = (1 << STREAMS) - 1
 
     def compress(
         self, stream: int, data: bytes | memoryview, level: int, strategy: int
     ) -> tuple[bytes, int]:
-        """(compressed bytes, reset bits to send): the bit of ``stream`` when it had to be
-        restarted with the new parameters."""
+        """(compressed bytes, reset bits to send): the bit of ``stream`` when the client's
+        state of it is unknown (after ``forget_client``), and always when independent. The
+        level and strategy are those of the stream's first use."""
         if self._independent:
             compressor = zlib.compressobj(level, zlib.DEFLATED, zlib.MAX_WBITS, 9, strategy)
             return compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH), 1 << stream
-        current = self._streams[stream]
-        resets = 0
-        if current is None or current[1:] != (level, strategy):
-            resets = 0 if current is None else 1 << stream  # _UNKNOWN resets too
+        resets = self._unknown & 1 << stream
+        compressor = self._compressors[stream]
+        if compressor is None:
             compressor = zlib.compressobj(level, zlib.DEFLATED, zlib.MAX_WBITS, 9, strategy)
-            current = self._streams[stream] = (compressor, level, strategy)
-        compressor = current[0]
+            self._compressors[stream] = compressor
+            self._unknown &= ~resets
         return compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH), resets
 
 
