@@ -162,28 +162,20 @@ class Wakeup:
         self._event = trio.Event()
 
 
-@attrs.frozen
-class Copy:
-    """Pixels a viewer already shows, to be moved by (dx, dy) into ``boxes`` (CopyRect)."""
-
-    dx: int
-    dy: int
-    boxes: tuple[Box, ...]
-
-
 #: A copy smaller than this is sent as pixels: a CopyRect header costs about as much.
 MIN_COPY_AREA = 32 * 32
 
 
 class Subscription:
     """One session's view of the bus: the damage accumulated since it last took it, and at
-    most one pending copy (a scroll or a window move the viewer can do itself)."""
+    most one pending copy: the part of a move (a scroll, a dragged window) the viewer can do
+    itself, from pixels it shows."""
 
     def __init__(self, bus: FrameBus, wakeup: Wakeup) -> None:
         self._bus = bus
         self.wakeup = wakeup
         self._region = Region()
-        self._copy: Copy | None = None
+        self._copy: Move | None = None
         self._everything = True  # no frame seen yet, or a size change: send it all
         #: The viewer takes CopyRect (its SetEncodings said so): moves become copies.
         self.accepts_moves = False
@@ -213,10 +205,10 @@ class Subscription:
             if box.area >= MIN_COPY_AREA
         ]
         if copied:
-            self._copy = Copy(move.dx, move.dy, tuple(copied))
+            self._copy = Move(move.dx, move.dy, tuple(copied))
         return copied
 
-    def take_copy(self, within: Box | None = None) -> Copy | None:
+    def take_copy(self, within: Box | None = None) -> Move | None:
         """The pending copy, to go before the damage of the same update; when it does not
         fit ``within`` (or the viewer no longer takes CopyRect), its boxes become damage."""
         copy, self._copy = self._copy, None

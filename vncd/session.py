@@ -51,11 +51,12 @@ from protocol.encodings.pseudo import desktop_size
 from .channel import Channel, Refused
 from .clipboard import ClipboardInbox
 from .fences import FenceFlag, FenceReplies
-from .frames import Copy, Subscription, Wakeup
+from .frames import Subscription, Wakeup
 from .groups import leaves
 from .handshake import admit
 from .hub import Hub
 from .input import InputState
+from .moves import Move
 from .refresh import LossyAreas
 from .region import Box, bounds, subtract_all
 from .resize import ViewerLayout
@@ -381,13 +382,14 @@ class Session:
             self.lossy.sent(box, is_lossy(rectangle), now)
         return FramebufferUpdate(rectangles + pixel_rectangles)
 
-    def copy_rectangles(self, copy: Copy) -> list[Rectangle]:
+    def copy_rectangles(self, copy: Move) -> list[Rectangle]:
         """CopyRect rectangles for ``copy`` (rfbproto 7.7.2); lossy pixels move with it."""
         self.lossy.copied(copy.dx, copy.dy, copy.boxes)
-        return [
-            copy_rect(box.x, box.y, box.width, box.height, box.x - copy.dx, box.y - copy.dy)
-            for box in copy.boxes
-        ]
+        rectangles = []
+        for box in copy.boxes:
+            source = copy.source(box)
+            rectangles.append(copy_rect(box.x, box.y, box.width, box.height, source.x, source.y))
+        return rectangles
 
 
 def fit(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:

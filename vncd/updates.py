@@ -18,7 +18,14 @@ import numpy as np
 import trio
 
 from protocol import PixelFormat, Rectangle
-from protocol.encodings import ENCODERS, Encoder, EncodeSettings, Encoding, make_encoder
+from protocol.encodings import (
+    ENCODERS,
+    LOSSY_ENCODINGS,
+    Encoder,
+    EncodeSettings,
+    Encoding,
+    make_encoder,
+)
 
 from .region import Box
 
@@ -43,10 +50,6 @@ def choose_encoding(
             if supports is None or supports(pixel_format):
                 return number
     return Encoding.RAW
-
-
-#: Encodings that are lossy whatever the settings.
-LOSSY_ENCODINGS = frozenset({Encoding.JPEG, Encoding.OPEN_H264})
 
 
 def lossless_encoding(

@@ -23,7 +23,7 @@ from ._registry import (
     settings_from_encodings,
 )
 from .copyrect import copy_rect
-from .lossy import is_lossy
+from .lossy import LOSSY_ENCODINGS, is_lossy
 from .pseudo import desktop_size, last_rect
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "DECODERS",
     "ENCODERS",
     "FINE_QUALITY_LEVELS",
+    "LOSSY_ENCODINGS",
     "QUALITY_LEVELS",
     "SUBSAMPLING_LEVELS",
     "Decoder",

@@ -14,14 +14,14 @@ from ._registry import Encoding
 from ._tight_wire import JPEG
 
 #: Encodings whose every rectangle is lossy.
-_LOSSY_ENCODINGS = frozenset((Encoding.JPEG, Encoding.OPEN_H264))
+LOSSY_ENCODINGS = frozenset((Encoding.JPEG, Encoding.OPEN_H264))
 #: Encodings whose rectangles are lossy when their compression control says JPEG.
 _TIGHT_FAMILY = frozenset((Encoding.TIGHT, Encoding.TIGHT_PNG))
 
 
 def is_lossy(rectangle: Rectangle) -> bool:
     """True when the rectangle's payload is lossy as sent (see the module's docstring)."""
-    if rectangle.encoding in _LOSSY_ENCODINGS:
+    if rectangle.encoding in LOSSY_ENCODINGS:
         return True
     if rectangle.encoding in _TIGHT_FAMILY:
         return bool(rectangle.payload) and rectangle.payload[0] >> 4 == JPEG

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import trio
 
-from vncd.frames import Copy, Frame, FrameBus, Subscription, Wakeup, changed_boxes
+from vncd.frames import Frame, FrameBus, Subscription, Wakeup, changed_boxes
 from vncd.moves import Move
 from vncd.region import MAX_BOXES, Box, Region
 
@@ -309,7 +309,7 @@ CHANGED = [Box(0, 0, 200, 100)]
 def test_a_move_becomes_a_copy_and_only_the_rest_stays_damage():
     subscription = copying_subscription()
     subscription.add_damage(CHANGED, SCROLL)
-    assert subscription.take_copy() == Copy(0, -10, (Box(0, 0, 200, 90),))
+    assert subscription.take_copy() == Move(0, -10, (Box(0, 0, 200, 90),))
     assert subscription.take_damage()[1] == [Box(0, 90, 200, 10)]
 
 
@@ -339,7 +339,7 @@ def test_one_copy_per_update_the_next_move_goes_as_pixels():
     subscription = copying_subscription()
     subscription.add_damage(CHANGED, SCROLL)
     subscription.add_damage(CHANGED, SCROLL)
-    assert subscription.take_copy() == Copy(0, -10, (Box(0, 0, 200, 90),))
+    assert subscription.take_copy() == Move(0, -10, (Box(0, 0, 200, 90),))
     assert subscription.take_damage()[1] == [Box(0, 0, 200, 100)]
 
 
