@@ -7,7 +7,8 @@ the receive buffer and keeps the books.
 
 Oversized cut text (over ``max_cut_text``) is read in bounded chunks, dropped, and counted in
 ``statistics().cut_text_skipped`` rather than raised: an over-eager clipboard is no reason to
-drop a viewer.
+drop a viewer. An Extended Clipboard Provide too large on the wire or inflated (over
+``max_clipboard``) is counted too, and arrives as ``ClipboardDropped`` for the caller to log.
 
 ``send(ConnectionClosed())`` (normal phase, or after the handshake ended) returns ``b""`` and
 records that we are closing; the peer's EOF is ``ConnectionClosed`` from ``next_event``.
@@ -25,14 +26,16 @@ import attrs
 
 from ._buffer import ReceiveBuffer
 from ._errors import LocalProtocolError, ProtocolError, RemoteProtocolError
-from ._events import ConnectionClosed, Event, FramebufferUpdate
+from ._events import ClipboardDropped, ConnectionClosed, Event, FramebufferUpdate
 from ._framebuffer import Framebuffer
 from ._pixelformat import PixelFormat
 from ._state import IllegalTransition, Phase, Role, State, Version, advance
 from ._wire import (
+    DEFAULT_MAX_CLIPBOARD,
     DEFAULT_MAX_CUT_TEXT,
     DEFAULT_MAX_ENCODINGS,
     DEFAULT_MAX_REASON,
+    ClientContext,
     Limits,
     Reader,
     Skipped,
@@ -94,8 +97,9 @@ class _Connection:
         max_cut_text: int = DEFAULT_MAX_CUT_TEXT,
         max_encodings: int = DEFAULT_MAX_ENCODINGS,
         max_reason: int = DEFAULT_MAX_REASON,
+        max_clipboard: int = DEFAULT_MAX_CLIPBOARD,
     ) -> None:
-        self._limits = Limits(max_cut_text, max_encodings, max_reason)
+        self._limits = Limits(max_cut_text, max_encodings, max_reason, max_clipboard)
         self._state = State()
         self._buffer = ReceiveBuffer()
         self._eof = False
@@ -127,6 +131,23 @@ class _Connection:
     def framebuffer_size(self) -> tuple[int, int] | None:
         """(width, height) from ServerInit, then DesktopSize/ExtendedDesktopSize rectangles."""
         return self._state.size
+
+    @property
+    def extended_clipboard(self) -> bool:
+        """The client advertised the Extended Clipboard: the ``protocol.clipboard`` events
+        may be sent. Whether the peer's ClipboardCaps allow an action is the caller's check
+        (a client should wait for the server's caps, as noVNC and TigerVNC do)."""
+        return self._state.extended_clipboard
+
+    @property
+    def extended_mouse_buttons(self) -> bool:
+        """The server confirmed ExtendedMouseButtons: masks may use bits 8-14."""
+        return self._state.extended_mouse_buttons
+
+    @property
+    def qemu_extended_key_events(self) -> bool:
+        """The server confirmed QEMU Extended Key Events: the client may send them."""
+        return self._state.qemu_extended_key_events
 
     def statistics(self) -> ConnectionStatistics:
         return ConnectionStatistics(
@@ -163,7 +184,7 @@ class _Connection:
         self._check_alive()
         try:
             state = advance(self.role, self._state, event)
-            data = write(event, self._state.version)
+            data = write(event, self._state, self.role)
         except IllegalTransition as error:
             raise self._fail(LocalProtocolError(str(error))) from None
         except ValueError as error:
@@ -193,6 +214,8 @@ class _Connection:
             if isinstance(result, Skipped):
                 self._cut_text_skipped += 1
                 continue
+            if isinstance(result, ClipboardDropped):
+                self._cut_text_skipped += 1
             try:
                 self._state = advance(self._peer, self._state, result)
             except IllegalTransition as error:
@@ -242,9 +265,13 @@ class ServerConnection(_Connection):
         Phase.SECURITY_TYPE_CHOICE: lambda conn: read_security_type_chosen(),
         Phase.VNC_AUTH_RESPONSE: lambda conn: read_vnc_auth_response(),
         Phase.CLIENT_INIT: lambda conn: read_client_init(),
-        Phase.NORMAL: lambda conn: read_client_message(conn._limits),
+        Phase.NORMAL: lambda conn: read_client_message(conn._client_context()),
         Phase.CLOSED: lambda conn: read_after_close(),
     }
+
+    def _client_context(self) -> ClientContext:
+        state = self._state
+        return ClientContext(self._limits, state.extended_clipboard, state.extended_mouse_buttons)
 
 
 class ClientConnection(_Connection):
@@ -269,9 +296,13 @@ class ClientConnection(_Connection):
         max_cut_text: int = DEFAULT_MAX_CUT_TEXT,
         max_encodings: int = DEFAULT_MAX_ENCODINGS,
         max_reason: int = DEFAULT_MAX_REASON,
+        max_clipboard: int = DEFAULT_MAX_CLIPBOARD,
     ) -> None:
         super().__init__(
-            max_cut_text=max_cut_text, max_encodings=max_encodings, max_reason=max_reason
+            max_cut_text=max_cut_text,
+            max_encodings=max_encodings,
+            max_reason=max_reason,
+            max_clipboard=max_clipboard,
         )
         self._decoders: dict[int, Decoder] = {}
 
@@ -307,4 +338,6 @@ class ClientConnection(_Connection):
     def _update_context(self) -> UpdateContext:
         state = self._state
         assert state.pixel_format is not None and state.size is not None
-        return UpdateContext(self._limits, state.pixel_format, state.size, self._decoder)
+        return UpdateContext(
+            self._limits, state.pixel_format, state.size, self._decoder, state.extended_clipboard
+        )

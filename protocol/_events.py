@@ -7,6 +7,8 @@ side into ``LocalProtocolError``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 import attrs
 
 from ._pixelformat import PixelFormat
@@ -175,9 +177,11 @@ class KeyEvent(Event):
 
 @event
 class PointerEvent(Event):
-    """7.5.5: bit n of the mask is button n+1 (4/5 wheel up/down, 6/7 left/right)."""
+    """7.5.5: bit n of the mask is button n+1 (4/5 wheel up/down, 6/7 left/right, 8 back).
+    Bits 8-14 (9 forward, 10-15 reserved) need rfbproto 'ExtendedMouseButtons', whose extra
+    byte carries bits 7-14: the mask noVNC and TigerVNC keep, so back is bit 7 either way."""
 
-    button_mask: int = attrs.field(validator=_in_range(U8))
+    button_mask: int = attrs.field(validator=_in_range((0, 0x7FFF)))
     x: int = attrs.field(validator=_in_range(U16))
     y: int = attrs.field(validator=_in_range(U16))
 
@@ -331,6 +335,107 @@ class ServerCutText(Event):
 @event
 class EndOfContinuousUpdates(Event):
     """7.6.5 (type 150): the server's answer to EnableContinuousUpdates / its support probe."""
+
+
+# --- Extended Clipboard (rfbproto 'Extended Clipboard Pseudo-Encoding'), both directions ---
+#
+# Formats are single bits 0-15 of the flags word (protocol.clipboard.ClipboardFormat), actions
+# bits 24-31 (ClipboardAction); the wire form is the cut text message with a negative length.
+
+_FORMATS = 0xFFFF
+_CAPS = 1 << 24
+_ACTIONS = 0xFF000000
+
+
+def _formats(instance: object, attribute: attrs.Attribute, value: int) -> None:
+    if not isinstance(value, int) or value & ~_FORMATS or value < 0:
+        raise ValueError(f"{attribute.name}={value!r} is not a set of format bits 0-15")
+
+
+def _format_table(value: Mapping[int, object] | Iterable[tuple[int, object]]) -> tuple:
+    """(format, value) pairs in bit order, the order the wire lists formats in."""
+    return tuple(sorted(dict(value).items()))
+
+
+def _table_of(check_value):
+    def check(instance: object, attribute: attrs.Attribute, value: tuple) -> None:
+        for format_bit, item in value:
+            if not isinstance(format_bit, int) or not 0 < format_bit <= 0x8000:
+                raise ValueError(f"{format_bit!r} is not a format bit (0-15)")
+            if format_bit & (format_bit - 1):
+                raise ValueError(f"{format_bit:#x} names more than one format")
+            check_value(item)
+
+    return check
+
+
+def _size(value: object) -> None:
+    if not isinstance(value, int) or not U32[0] <= value <= U32[1]:
+        raise ValueError(f"size {value!r} is not a U32")
+
+
+def _data(value: object) -> None:
+    if not isinstance(value, bytes) or len(value) > U32[1]:
+        raise ValueError("clipboard data must be bytes of U32 length")
+
+
+@event
+class ClipboardCaps(Event):
+    """The formats the sender accepts, each with the largest Provide it takes unasked (0: send
+    Notify instead), and the other actions it accepts (the caps bit itself is implied). The
+    server sends it after each SetEncodings that asks for the extension; a client may answer."""
+
+    sizes: tuple[tuple[int, int], ...] = attrs.field(
+        converter=_format_table, validator=_table_of(_size)
+    )
+    actions: int = attrs.field()
+
+    @actions.validator
+    def _action_bits(self, attribute: attrs.Attribute, value: int) -> None:
+        if not isinstance(value, int) or value & ~_ACTIONS or value < 0:
+            raise ValueError(f"actions={value!r} is not a set of action bits 24-31")
+        if value & _CAPS:
+            raise ValueError("the caps bit is implied, not one of the actions")
+
+
+@event
+class ClipboardRequest(Event):
+    """Asks the peer to Provide its clipboard in these formats."""
+
+    formats: int = attrs.field(validator=_formats)
+
+
+@event
+class ClipboardPeek(Event):
+    """Asks the peer to Notify which formats its clipboard holds."""
+
+
+@event
+class ClipboardNotify(Event):
+    """The sender's clipboard changed (or a Peek's answer): it holds these formats."""
+
+    formats: int = attrs.field(validator=_formats)
+
+
+@event
+class ClipboardProvide(Event):
+    """Clipboard contents, format → bytes exactly as on the wire (text: UTF-8, CRLF line ends
+    and a NUL; see protocol.clipboard for the conversions), zlib-compressed on the wire."""
+
+    data: tuple[tuple[int, bytes], ...] = attrs.field(
+        converter=_format_table, validator=_table_of(_data)
+    )
+
+
+@event
+class ClipboardDropped(Event):
+    """A Provide the receiver read and dropped, too large on the wire (``max_cut_text``) or
+    inflated (``max_clipboard``): the spec lets a receiver ignore it, a daemon logs it. Only
+    ever received: it has no wire form of its own."""
+
+    formats: int = attrs.field(validator=_formats)
+    #: Bytes of compressed data the Provide carried.
+    size: int = attrs.field(validator=_in_range(U32))
 
 
 @event

@@ -1,17 +1,22 @@
 """The client's copy of the remote framebuffer: what viewers, recorders and tests keep.
 
 Decoders write into it; the pixels are canonical BGRX (see ``protocol._pixelformat``) whatever
-the pixel format on the wire, so a consumer never deals with the client's PixelFormat.
+the pixel format on the wire, so a consumer never deals with the client's PixelFormat. The
+cursor pseudo-encodings leave the pointer's shape and position beside the pixels, not in them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import attrs
 import numpy as np
 
 from ._pixelformat import colour_map_to_bgrx
+
+if TYPE_CHECKING:  # encodings import this module: a runtime import would be circular
+    from .encodings.cursor import Cursor
 
 
 def _is_bgrx(instance: Framebuffer, attribute: attrs.Attribute, value: np.ndarray) -> None:
@@ -32,10 +37,13 @@ def _black_colour_map() -> np.ndarray:
 @attrs.define(eq=False)
 class Framebuffer:
     """Pixels (H, W, 4) uint8 BGRX plus the colour map (N, 4) uint8 BGRX that colour-map
-    pixel formats index (7.4, 7.6.2)."""
+    pixel formats index (7.4, 7.6.2); the last cursor shape the server sent and the last
+    position it gave the pointer's hotspot (None until one arrives)."""
 
     pixels: np.ndarray = attrs.field(validator=_is_bgrx)
     colour_map: np.ndarray = attrs.field(factory=_black_colour_map, validator=_is_colour_map)
+    cursor: Cursor | None = None
+    pointer: tuple[int, int] | None = None
 
     @classmethod
     def blank(cls, width: int, height: int) -> Framebuffer:

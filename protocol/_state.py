@@ -3,8 +3,8 @@
 Both ends see the same sequence of messages, so one conversation-wide phase describes both:
 ``advance(sender, state, event)`` is used for events we send and events we receive alike.
 Everything the rest of the conversation depends on (negotiated version, offered security
-types, pixel format, framebuffer size) is learnt here from the events themselves, so the
-connection classes never branch on the phase.
+types, pixel format, framebuffer size, the extensions that change message layouts) is learnt
+here from the events themselves, so the connection classes never branch on the phase.
 """
 
 from __future__ import annotations
@@ -19,6 +19,12 @@ from ._events import (
     Bell,
     ClientCutText,
     ClientInit,
+    ClipboardCaps,
+    ClipboardDropped,
+    ClipboardNotify,
+    ClipboardPeek,
+    ClipboardProvide,
+    ClipboardRequest,
     ConnectionClosed,
     EnableContinuousUpdates,
     EndOfContinuousUpdates,
@@ -97,6 +103,16 @@ class State:
     pixel_format: PixelFormat | None = None
     #: Framebuffer (width, height), from ServerInit and DesktopSize rectangles.
     size: tuple[int, int] | None = None
+    #: The client has advertised the Extended Clipboard pseudo-encoding in a SetEncodings:
+    #: from then on a negative cut text length is the extended form, both ways. Kept if a
+    #: later SetEncodings leaves it out, as a message in flight may still use it.
+    extended_clipboard: bool = False
+    #: The server has sent the ExtendedMouseButtons rectangle: PointerEvents may carry the
+    #: extra byte from then on.
+    extended_mouse_buttons: bool = False
+    #: The server has sent the QEMU Extended Key Event rectangle: the client may send
+    #: QemuExtendedKeyEvent (rfbproto asks the client to wait for it; we do not enforce it).
+    qemu_extended_key_events: bool = False
 
 
 def known_version(event: ProtocolVersion) -> Version:
@@ -155,10 +171,29 @@ def _learn_pixel_format(sender: Role, state: State, event: SetPixelFormat) -> St
     return attrs.evolve(state, pixel_format=event.pixel_format)
 
 
+def _learn_encodings(sender: Role, state: State, event: SetEncodings) -> State:
+    if state.extended_clipboard or Encoding.EXTENDED_CLIPBOARD not in event.encodings:
+        return state
+    return attrs.evolve(state, extended_clipboard=True)
+
+
+#: The empty rectangles by which a server confirms an extension (rfbproto 'QEMU Extended Key
+#: Event Pseudo-encoding', 'ExtendedMouseButtons Pseudo-encoding') → the State field they set.
+_CONFIRMATIONS = {
+    Encoding.QEMU_EXTENDED_KEY_EVENT: "qemu_extended_key_events",
+    Encoding.EXTENDED_MOUSE_BUTTONS: "extended_mouse_buttons",
+}
+
+
 def _learn_update(sender: Role, state: State, event: FramebufferUpdate) -> State:
     assert state.size is not None  # ServerInit came first: updates are NORMAL-phase only
+    changes: dict[str, object] = {
+        _CONFIRMATIONS[r.encoding]: True for r in event.rectangles if r.encoding in _CONFIRMATIONS
+    }
     size = reduce(advance_size, event.rectangles, state.size)
-    return state if size == state.size else attrs.evolve(state, size=size)
+    if size != state.size:
+        changes["size"] = size
+    return attrs.evolve(state, **changes) if changes else state
 
 
 _LEARN: dict[type[Event], Callable[[Role, State, Event], State]] = {
@@ -166,6 +201,7 @@ _LEARN: dict[type[Event], Callable[[Role, State, Event], State]] = {
     SecurityTypes: _learn_security_types,
     ServerInit: _learn_server_init,
     SetPixelFormat: _learn_pixel_format,
+    SetEncodings: _learn_encodings,
     FramebufferUpdate: _learn_update,
 }
 
@@ -207,6 +243,16 @@ def _after_result(event: SecurityResult, state: State) -> Phase:
 
 _Rule = Phase | Callable[[Event, State], Phase]
 
+#: rfbproto 'Extended Clipboard Pseudo-Encoding': the same events both ways. Whether the
+#: client advertised the extension is checked where it changes the layout (``_wire``).
+_CLIPBOARD_MESSAGES: tuple[type[Event], ...] = (
+    ClipboardCaps,
+    ClipboardRequest,
+    ClipboardPeek,
+    ClipboardNotify,
+    ClipboardProvide,
+    ClipboardDropped,
+)
 CLIENT_MESSAGES: tuple[type[Event], ...] = (
     SetPixelFormat,
     SetEncodings,
@@ -220,6 +266,7 @@ CLIENT_MESSAGES: tuple[type[Event], ...] = (
     SetDesktopSize,
     QemuExtendedKeyEvent,
     QemuAudio,
+    *_CLIPBOARD_MESSAGES,
 )
 SERVER_MESSAGES: tuple[type[Event], ...] = (
     FramebufferUpdate,
@@ -229,6 +276,7 @@ SERVER_MESSAGES: tuple[type[Event], ...] = (
     EndOfContinuousUpdates,
     Fence,
     XvpMessage,
+    *_CLIPBOARD_MESSAGES,
 )
 
 #: (sender, phase, event class) → the next phase, or a rule that picks it from the event.

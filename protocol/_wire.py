@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
+from . import clipboard
 from ._errors import RemoteProtocolError
 from ._events import (
     Bell,
@@ -51,7 +52,7 @@ from ._events import (
 )
 from ._pixelformat import WIRE_SIZE as PIXEL_FORMAT_SIZE
 from ._pixelformat import PixelFormat
-from ._state import IllegalTransition, Version, advance_size
+from ._state import IllegalTransition, Role, State, Version, advance_size
 from .encodings._registry import Encoding
 
 if TYPE_CHECKING:
@@ -64,6 +65,9 @@ Reader = Generator[int, bytes, T]
 SKIP_CHUNK = 64 * 1024
 #: rfbproto 'ClientFence': a fence payload is at most 64 bytes.
 MAX_FENCE_PAYLOAD = 64
+#: rfbproto 'Extended Clipboard Pseudo-Encoding': a negative length gives abs(length) bytes,
+#: which is 2**31 at most.
+MAX_EXTENDED_CUT_TEXT = 1 << 31
 
 _U32 = struct.Struct(">I")
 _VERSION = re.compile(rb"RFB (\d{3})\.(\d{3})\n")
@@ -73,7 +77,9 @@ _SET_ENCODINGS = struct.Struct(">xH")
 _UPDATE_REQUEST = struct.Struct(">BHHHH")
 _KEY = struct.Struct(">B2xI")
 _POINTER = struct.Struct(">BHH")
+_EXTENDED_POINTER = struct.Struct(">BHHB")
 _CUT_TEXT = struct.Struct(">3xI")
+_EXTENDED_CUT_TEXT = struct.Struct(">3xi")
 _CONTINUOUS = struct.Struct(">BHHHH")
 _FENCE = struct.Struct(">3xIB")
 _XVP = struct.Struct(">xBB")
@@ -113,15 +119,25 @@ _QEMU_AUDIO_SET_FORMAT = 2
 DEFAULT_MAX_CUT_TEXT = 1 << 20
 DEFAULT_MAX_ENCODINGS = 1024
 DEFAULT_MAX_REASON = 64 << 10
+DEFAULT_MAX_CLIPBOARD = 4 << 20
+
+#: rfbproto 'ExtendedMouseButtons Pseudo-encoding': the high bit of the button mask marks an
+#: extended PointerEvent, whose extra byte holds buttons 8-15 (mask bits 7-14).
+_POINTER_MARKER = 0x80
 
 
 @attrs.frozen(slots=True)
 class Limits:
-    """How much of the peer's say-so we accept (bytes, except max_encodings)."""
+    """How much of the peer's say-so we accept (bytes, except max_encodings).
+
+    ``max_cut_text`` bounds clipboard bytes on the wire (classic text, and an Extended
+    Clipboard message's compressed data); ``max_clipboard`` what one Provide inflates to.
+    """
 
     max_cut_text: int = DEFAULT_MAX_CUT_TEXT
     max_encodings: int = DEFAULT_MAX_ENCODINGS
     max_reason: int = DEFAULT_MAX_REASON
+    max_clipboard: int = DEFAULT_MAX_CLIPBOARD
 
 
 @attrs.frozen(slots=True)
@@ -129,6 +145,15 @@ class Skipped:
     """What a reader returns for cut text over ``max_cut_text``: read, dropped, and counted by
     the connection instead of becoming an event (clipboards that large are not worth holding).
     """
+
+
+@attrs.frozen(slots=True)
+class ClientContext:
+    """What parsing client messages needs: the extensions that change their layouts."""
+
+    limits: Limits
+    extended_clipboard: bool = False
+    extended_mouse_buttons: bool = False
 
 
 @attrs.frozen(slots=True)
@@ -140,6 +165,7 @@ class UpdateContext:
     pixel_format: PixelFormat
     size: tuple[int, int]
     decoder: Callable[[int], Decoder]
+    extended_clipboard: bool = False
 
 
 def _build(cls: Callable[..., T], *args: object) -> T:
@@ -168,34 +194,34 @@ def _read_string(limit: int, what: str) -> Reader[str]:
 # --- Writers --------------------------------------------------------------------------------
 
 
-def _write_version(event: ProtocolVersion, version: Version | None) -> bytes:
+def _write_version(event: ProtocolVersion, state: State) -> bytes:
     return b"RFB %03d.%03d\n" % (event.major, event.minor)  # 7.1.1
 
 
-def _write_security_types(event: SecurityTypes, version: Version | None) -> bytes:
-    if version == (3, 3):
+def _write_security_types(event: SecurityTypes, state: State) -> bytes:
+    if state.version == (3, 3):
         return _U32.pack(event.types[0])  # 7.1.2, 3.3: the one type the server decided
     return bytes([len(event.types), *event.types])
 
 
-def _write_handshake_failed(event: HandshakeFailed, version: Version | None) -> bytes:
+def _write_handshake_failed(event: HandshakeFailed, state: State) -> bytes:
     # 7.1.2: zero security types (3.3: the U32 type 0), then the reason.
-    zero = _U32.pack(0) if version == (3, 3) else b"\0"
+    zero = _U32.pack(0) if state.version == (3, 3) else b"\0"
     return zero + _string(event.reason)
 
 
-def _write_security_result(event: SecurityResult, version: Version | None) -> bytes:
+def _write_security_result(event: SecurityResult, state: State) -> bytes:
     # 7.1.3: U32 status; only 3.8 follows a failure with a reason.
     if event.ok:
         if event.reason:
             raise ValueError("a successful SecurityResult carries no reason")
         return _U32.pack(0)
-    if version is not None and version >= (3, 8):
+    if state.version is not None and state.version >= (3, 8):
         return _U32.pack(1) + _string(event.reason)
     return _U32.pack(1)
 
 
-def _write_server_init(event: ServerInit, version: Version | None) -> bytes:
+def _write_server_init(event: ServerInit, state: State) -> bytes:
     return (
         _SERVER_INIT.pack(event.width, event.height)
         + event.pixel_format.pack()
@@ -203,7 +229,7 @@ def _write_server_init(event: ServerInit, version: Version | None) -> bytes:
     )
 
 
-def _write_set_encodings(event: SetEncodings, version: Version | None) -> bytes:
+def _write_set_encodings(event: SetEncodings, state: State) -> bytes:
     count = len(event.encodings)
     if count > 0xFFFF:
         raise ValueError(f"{count} encodings do not fit the U16 count")
@@ -219,11 +245,37 @@ def _write_cut_text(message_type: int, text: str) -> bytes:
     return bytes([message_type]) + _CUT_TEXT.pack(len(data)) + data
 
 
-def _write_fence(event: Fence, version: Version | None) -> bytes:
+def _write_pointer(event: PointerEvent, state: State) -> bytes:
+    # 7.5.5; rfbproto 'ExtendedMouseButtons Pseudo-encoding': once the server confirmed it,
+    # the marker bit is set only when a button past 7 is down (as TigerVNC and noVNC send).
+    mask = event.button_mask
+    if state.extended_mouse_buttons and mask > 0x7F:
+        low = mask & 0x7F | _POINTER_MARKER
+        return bytes([_POINTER_TYPE]) + _EXTENDED_POINTER.pack(low, event.x, event.y, mask >> 7)
+    if mask > 0xFF:
+        raise ValueError(
+            f"button mask {mask:#x} needs ExtendedMouseButtons, which the server has not confirmed"
+        )
+    return bytes([_POINTER_TYPE]) + _POINTER.pack(mask, event.x, event.y)
+
+
+def _write_extended_clipboard(event: Event, state: State, sender: Role) -> bytes:
+    # rfbproto 'Extended Clipboard Pseudo-Encoding': the cut text message of the sender's
+    # direction, its length negated.
+    if not state.extended_clipboard:
+        raise ValueError("the client has not advertised the Extended Clipboard pseudo-encoding")
+    data = clipboard.pack(event)
+    if len(data) > MAX_EXTENDED_CUT_TEXT:
+        raise ValueError(f"{len(data)} bytes of extended clipboard exceed 2**31")
+    message_type = _CLIENT_CUT_TEXT_TYPE if sender is Role.CLIENT else _SERVER_CUT_TEXT_TYPE
+    return bytes([message_type]) + _EXTENDED_CUT_TEXT.pack(-len(data)) + data
+
+
+def _write_fence(event: Fence, state: State) -> bytes:
     return bytes([_FENCE_TYPE]) + _FENCE.pack(event.flags, len(event.payload)) + event.payload
 
 
-def _write_set_desktop_size(event: SetDesktopSize, version: Version | None) -> bytes:
+def _write_set_desktop_size(event: SetDesktopSize, state: State) -> bytes:
     head = _DESKTOP_SIZE.pack(event.width, event.height, len(event.screens))
     screens = b"".join(
         _SCREEN.pack(s.id, s.x, s.y, s.width, s.height, s.flags) for s in event.screens
@@ -231,7 +283,7 @@ def _write_set_desktop_size(event: SetDesktopSize, version: Version | None) -> b
     return bytes([_SET_DESKTOP_SIZE_TYPE]) + head + screens
 
 
-def _write_qemu_audio(event: QemuAudio, version: Version | None) -> bytes:
+def _write_qemu_audio(event: QemuAudio, state: State) -> bytes:
     head = bytes([_QEMU_TYPE, _QEMU_AUDIO_SUBTYPE]) + _QEMU_AUDIO.pack(event.operation)
     if event.operation == _QEMU_AUDIO_SET_FORMAT:
         return head + _QEMU_AUDIO_FORMAT.pack(event.sample_format, event.channels, event.frequency)
@@ -242,7 +294,7 @@ def _write_qemu_audio(event: QemuAudio, version: Version | None) -> bytes:
     return head
 
 
-def _write_update(event: FramebufferUpdate, version: Version | None) -> bytes:
+def _write_update(event: FramebufferUpdate, state: State) -> bytes:
     # 7.6.1; rfbproto 'LastRect Pseudo-encoding': count 0xFFFF, the marker ends the update.
     rectangles = event.rectangles
     if any(r.encoding == Encoding.LAST_RECT for r in rectangles[:-1]):
@@ -256,58 +308,61 @@ def _write_update(event: FramebufferUpdate, version: Version | None) -> bytes:
     return b"".join(parts)
 
 
-def _write_colour_map(event: SetColourMapEntries, version: Version | None) -> bytes:
+def _write_colour_map(event: SetColourMapEntries, state: State) -> bytes:
     head = bytes([_COLOUR_MAP_TYPE]) + _COLOUR_MAP.pack(event.first_colour, len(event.colours))
     return head + b"".join(_COLOUR.pack(*colour) for colour in event.colours)
 
 
-_WRITERS: dict[type[Event], Callable[[Event, Version | None], bytes]] = {
+_WRITERS: dict[type[Event], Callable[[Event, State], bytes]] = {
     # Handshake (7.1-7.3)
     ProtocolVersion: _write_version,
     SecurityTypes: _write_security_types,
     HandshakeFailed: _write_handshake_failed,
-    SecurityTypeChosen: lambda e, v: bytes([e.type]),
-    VncAuthChallenge: lambda e, v: e.challenge,
-    VncAuthResponse: lambda e, v: e.response,
+    SecurityTypeChosen: lambda e, s: bytes([e.type]),
+    VncAuthChallenge: lambda e, s: e.challenge,
+    VncAuthResponse: lambda e, s: e.response,
     SecurityResult: _write_security_result,
-    ClientInit: lambda e, v: bytes([e.shared]),
+    ClientInit: lambda e, s: bytes([e.shared]),
     ServerInit: _write_server_init,
     # Client to server (7.5)
-    SetPixelFormat: lambda e, v: (
+    SetPixelFormat: lambda e, s: (
         bytes([_SET_PIXEL_FORMAT_TYPE]) + _SET_PIXEL_FORMAT.pack() + e.pixel_format.pack()
     ),
     SetEncodings: _write_set_encodings,
-    FramebufferUpdateRequest: lambda e, v: (
+    FramebufferUpdateRequest: lambda e, s: (
         bytes([_UPDATE_REQUEST_TYPE])
         + _UPDATE_REQUEST.pack(e.incremental, e.x, e.y, e.width, e.height)
     ),
-    KeyEvent: lambda e, v: bytes([_KEY_TYPE]) + _KEY.pack(e.down, e.keysym),
-    PointerEvent: lambda e, v: bytes([_POINTER_TYPE]) + _POINTER.pack(e.button_mask, e.x, e.y),
-    ClientCutText: lambda e, v: _write_cut_text(_CLIENT_CUT_TEXT_TYPE, e.text),
-    EnableContinuousUpdates: lambda e, v: (
+    KeyEvent: lambda e, s: bytes([_KEY_TYPE]) + _KEY.pack(e.down, e.keysym),
+    PointerEvent: _write_pointer,
+    ClientCutText: lambda e, s: _write_cut_text(_CLIENT_CUT_TEXT_TYPE, e.text),
+    EnableContinuousUpdates: lambda e, s: (
         bytes([_CONTINUOUS_TYPE]) + _CONTINUOUS.pack(e.enable, e.x, e.y, e.width, e.height)
     ),
     Fence: _write_fence,
-    XvpMessage: lambda e, v: bytes([_XVP_TYPE]) + _XVP.pack(e.version, e.code),
+    XvpMessage: lambda e, s: bytes([_XVP_TYPE]) + _XVP.pack(e.version, e.code),
     SetDesktopSize: _write_set_desktop_size,
-    QemuExtendedKeyEvent: lambda e, v: (
+    QemuExtendedKeyEvent: lambda e, s: (
         bytes([_QEMU_TYPE, _QEMU_KEY_SUBTYPE]) + _QEMU_KEY.pack(e.down, e.keysym, e.keycode)
     ),
     QemuAudio: _write_qemu_audio,
     # Server to client (7.6)
     FramebufferUpdate: _write_update,
     SetColourMapEntries: _write_colour_map,
-    Bell: lambda e, v: bytes([_BELL_TYPE]),
-    ServerCutText: lambda e, v: _write_cut_text(_SERVER_CUT_TEXT_TYPE, e.text),
-    EndOfContinuousUpdates: lambda e, v: bytes([_CONTINUOUS_TYPE]),
+    Bell: lambda e, s: bytes([_BELL_TYPE]),
+    ServerCutText: lambda e, s: _write_cut_text(_SERVER_CUT_TEXT_TYPE, e.text),
+    EndOfContinuousUpdates: lambda e, s: bytes([_CONTINUOUS_TYPE]),
     # Closing the stream is the driver's job; the event only moves the phase to CLOSED.
-    ConnectionClosed: lambda e, v: b"",
+    ConnectionClosed: lambda e, s: b"",
 }
 
 
-def write(event: Event, version: Version | None) -> bytes:
-    """The wire bytes of ``event`` under the negotiated ``version``."""
-    return _WRITERS[type(event)](event, version)
+def write(event: Event, state: State, sender: Role) -> bytes:
+    """The wire bytes of ``event`` said by ``sender`` in ``state`` (the conversation before
+    it): the negotiated version and extensions decide some layouts."""
+    if isinstance(event, clipboard.EVENTS):
+        return _write_extended_clipboard(event, state, sender)
+    return _WRITERS[type(event)](event, state)
 
 
 # --- Handshake readers (7.1-7.3) ------------------------------------------------------------
@@ -384,74 +439,105 @@ def _read_pixel_format(data: bytes, where: str) -> PixelFormat:
         raise RemoteProtocolError(f"invalid pixel format in {where}: {error}") from error
 
 
-def _read_set_pixel_format(limits: Limits) -> Reader[SetPixelFormat]:
+def _read_set_pixel_format(context: ClientContext) -> Reader[SetPixelFormat]:
     yield _SET_PIXEL_FORMAT.size
     return SetPixelFormat(_read_pixel_format((yield PIXEL_FORMAT_SIZE), "SetPixelFormat"))
 
 
-def _read_set_encodings(limits: Limits) -> Reader[SetEncodings]:
+def _read_set_encodings(context: ClientContext) -> Reader[SetEncodings]:
     (count,) = _SET_ENCODINGS.unpack((yield _SET_ENCODINGS.size))
-    if count > limits.max_encodings:
+    limit = context.limits.max_encodings
+    if count > limit:
         raise RemoteProtocolError(
-            f"SetEncodings with {count} encodings exceeds the limit of {limits.max_encodings}"
+            f"SetEncodings with {count} encodings exceeds the limit of {limit}"
         )
     return SetEncodings(struct.unpack(f">{count}i", (yield 4 * count)))
 
 
-def _read_update_request(limits: Limits) -> Reader[FramebufferUpdateRequest]:
+def _read_update_request(context: ClientContext) -> Reader[FramebufferUpdateRequest]:
     incremental, x, y, width, height = _UPDATE_REQUEST.unpack((yield _UPDATE_REQUEST.size))
     return FramebufferUpdateRequest(incremental != 0, x, y, width, height)
 
 
-def _read_key(limits: Limits) -> Reader[KeyEvent]:
+def _read_key(context: ClientContext) -> Reader[KeyEvent]:
     down, keysym = _KEY.unpack((yield _KEY.size))
     return KeyEvent(down != 0, keysym)
 
 
-def _read_pointer(limits: Limits) -> Reader[PointerEvent]:
-    return PointerEvent(*_POINTER.unpack((yield _POINTER.size)))
+def _read_pointer(context: ClientContext) -> Reader[PointerEvent]:
+    mask, x, y = _POINTER.unpack((yield _POINTER.size))
+    # rfbproto 'ExtendedMouseButtons Pseudo-encoding': the marker means one more byte only
+    # once the server has confirmed the extension; before, bit 7 is button 8 (7.5.5).
+    if context.extended_mouse_buttons and mask & _POINTER_MARKER:
+        (high,) = yield 1
+        mask = mask & 0x7F | high << 7
+    return PointerEvent(mask, x, y)
+
+
+def _skip(count: int) -> Reader[None]:
+    """Read and drop ``count`` bytes, asking for a bounded piece at a time."""
+    while count:
+        chunk = min(count, SKIP_CHUNK)
+        yield chunk
+        count -= chunk
 
 
 def _read_cut_text(
-    limits: Limits, cls: type[ClientCutText] | type[ServerCutText]
+    limits: Limits, extended: bool, cls: type[ClientCutText] | type[ServerCutText]
 ) -> Reader[Event | Skipped]:
-    # The U32 length is also how the Extended Clipboard's negative lengths (which we never
-    # ask for) arrive: as more than 2**31 bytes, far over the limit, so they are skipped too.
     (length,) = _CUT_TEXT.unpack((yield _CUT_TEXT.size))
+    # rfbproto 'Extended Clipboard Pseudo-Encoding': once the client advertised it, the length
+    # is signed and a negative one is the extended form. Before, it is the U32 of 7.5.6/7.6.4
+    # (over 2**31 bytes: far over the limit, so skipped).
+    if extended and length >= MAX_EXTENDED_CUT_TEXT:
+        return (yield from _read_extended_clipboard(limits, (1 << 32) - length))
     if length <= limits.max_cut_text:
         return cls((yield length).decode("latin-1"))
-    remaining = length
-    while remaining:
-        chunk = min(remaining, SKIP_CHUNK)
-        yield chunk
-        remaining -= chunk
+    yield from _skip(length)
     return Skipped()
 
 
-def _read_continuous(limits: Limits) -> Reader[EnableContinuousUpdates]:
+def _read_extended_clipboard(limits: Limits, size: int) -> Reader[Event]:
+    """``size`` bytes: the flags word, then what its action needs (``protocol.clipboard``)."""
+    if size < _U32.size:
+        raise RemoteProtocolError(f"extended clipboard message of {size} bytes has no flags")
+    (flags,) = _U32.unpack((yield _U32.size))
+    data_size = size - _U32.size
+    expected = clipboard.body_size(flags)
+    if expected is None and data_size > limits.max_cut_text:  # a Provide too large to read
+        yield from _skip(data_size)
+        return clipboard.dropped(flags, data_size)
+    if expected is not None and data_size != expected:
+        raise RemoteProtocolError(
+            f"extended clipboard flags {flags:#010x} need {expected} more bytes, not {data_size}"
+        )
+    return clipboard.unpack(flags, (yield data_size), limits.max_clipboard)
+
+
+def _read_continuous(context: ClientContext) -> Reader[EnableContinuousUpdates]:
     enable, x, y, width, height = _CONTINUOUS.unpack((yield _CONTINUOUS.size))
     return EnableContinuousUpdates(enable != 0, x, y, width, height)
 
 
-def _read_fence(limits: Limits) -> Reader[Fence]:
+def _read_fence() -> Reader[Fence]:
     flags, length = _FENCE.unpack((yield _FENCE.size))
     if length > MAX_FENCE_PAYLOAD:
         raise RemoteProtocolError(f"fence payload of {length} bytes exceeds 64")
     return Fence(flags, (yield length))
 
 
-def _read_xvp(limits: Limits) -> Reader[XvpMessage]:
+def _read_xvp() -> Reader[XvpMessage]:
     return XvpMessage(*_XVP.unpack((yield _XVP.size)))
 
 
-def _read_set_desktop_size(limits: Limits) -> Reader[SetDesktopSize]:
+def _read_set_desktop_size(context: ClientContext) -> Reader[SetDesktopSize]:
     width, height, count = _DESKTOP_SIZE.unpack((yield _DESKTOP_SIZE.size))
     data = yield count * _SCREEN.size
     screens = [Screen(*fields) for fields in _SCREEN.iter_unpack(data)]
     return SetDesktopSize(width, height, screens)
 
 
-def _read_qemu(limits: Limits) -> Reader[Event]:
+def _read_qemu(context: ClientContext) -> Reader[Event]:
     (subtype,) = yield 1
     if subtype == _QEMU_KEY_SUBTYPE:
         down, keysym, keycode = _QEMU_KEY.unpack((yield _QEMU_KEY.size))
@@ -467,27 +553,29 @@ def _read_qemu(limits: Limits) -> Reader[Event]:
     raise RemoteProtocolError(f"unknown QEMU client message subtype {subtype}")
 
 
-_CLIENT_MESSAGES: dict[int, Callable[[Limits], Reader[Event | Skipped]]] = {
+_CLIENT_MESSAGES: dict[int, Callable[[ClientContext], Reader[Event | Skipped]]] = {
     _SET_PIXEL_FORMAT_TYPE: _read_set_pixel_format,
     _SET_ENCODINGS_TYPE: _read_set_encodings,
     _UPDATE_REQUEST_TYPE: _read_update_request,
     _KEY_TYPE: _read_key,
     _POINTER_TYPE: _read_pointer,
-    _CLIENT_CUT_TEXT_TYPE: lambda limits: _read_cut_text(limits, ClientCutText),
+    _CLIENT_CUT_TEXT_TYPE: lambda context: _read_cut_text(
+        context.limits, context.extended_clipboard, ClientCutText
+    ),
     _CONTINUOUS_TYPE: _read_continuous,
-    _FENCE_TYPE: _read_fence,
-    _XVP_TYPE: _read_xvp,
+    _FENCE_TYPE: lambda context: _read_fence(),
+    _XVP_TYPE: lambda context: _read_xvp(),
     _SET_DESKTOP_SIZE_TYPE: _read_set_desktop_size,
     _QEMU_TYPE: _read_qemu,
 }
 
 
-def read_client_message(limits: Limits) -> Reader[Event | Skipped]:
+def read_client_message(context: ClientContext) -> Reader[Event | Skipped]:
     (message_type,) = yield 1
     reader = _CLIENT_MESSAGES.get(message_type)
     if reader is None:
         raise RemoteProtocolError(f"unknown client message type {message_type}")
-    return (yield from reader(limits))
+    return (yield from reader(context))
 
 
 # --- Server to client readers (7.6), after the type byte ------------------------------------
@@ -527,10 +615,12 @@ _SERVER_MESSAGES: dict[int, Callable[[UpdateContext], Reader[Event | Skipped]]] 
     _UPDATE_TYPE: _read_update,
     _COLOUR_MAP_TYPE: _read_colour_map,
     _BELL_TYPE: lambda context: _nothing_more(Bell()),
-    _SERVER_CUT_TEXT_TYPE: lambda context: _read_cut_text(context.limits, ServerCutText),
+    _SERVER_CUT_TEXT_TYPE: lambda context: _read_cut_text(
+        context.limits, context.extended_clipboard, ServerCutText
+    ),
     _CONTINUOUS_TYPE: lambda context: _nothing_more(EndOfContinuousUpdates()),
-    _FENCE_TYPE: lambda context: _read_fence(context.limits),
-    _XVP_TYPE: lambda context: _read_xvp(context.limits),
+    _FENCE_TYPE: lambda context: _read_fence(),
+    _XVP_TYPE: lambda context: _read_xvp(),
 }
 
 

@@ -33,7 +33,16 @@ from protocol import (
     SetPixelFormat,
     XvpMessage,
 )
-from protocol.encodings import Encoding
+from protocol.clipboard import (
+    ClipboardAction,
+    ClipboardCaps,
+    ClipboardFormat,
+    ClipboardNotify,
+    ClipboardPeek,
+    ClipboardProvide,
+    ClipboardRequest,
+)
+from protocol.encodings import Encoding, extended_mouse_buttons, qemu_extended_key_event
 
 from .strategies import led_by, pixel_formats
 
@@ -102,6 +111,43 @@ def server_messages(size: tuple[int, int], pixel_format: PixelFormat) -> st.Sear
         st.builds(Fence, u32, st.binary(max_size=64)),
         st.builds(XvpMessage, u8, u8),
     )
+
+
+#: The pseudo-encodings that change message layouts once negotiated (rfbproto 'Extended
+#: Clipboard Pseudo-Encoding', 'ExtendedMouseButtons Pseudo-encoding'), and QEMU key events.
+EXTENSIONS = (
+    Encoding.EXTENDED_CLIPBOARD,
+    Encoding.EXTENDED_MOUSE_BUTTONS,
+    Encoding.QEMU_EXTENDED_KEY_EVENT,
+)
+
+
+def negotiate(server: ServerConnection, client: ClientConnection) -> None:
+    """What noVNC and TigerVNC go through first: the client asks for ``EXTENSIONS`` and the
+    server confirms those that need confirming with their empty rectangles."""
+    server.receive_data(client.send(SetEncodings(EXTENSIONS)))
+    assert server.next_event() == SetEncodings(EXTENSIONS)
+    confirmations = FramebufferUpdate([extended_mouse_buttons(), qemu_extended_key_event()])
+    client.receive_data(server.send(confirmations))
+    assert client.next_event() == confirmations
+
+
+#: Button masks of extended PointerEvents: buttons 1-7 plus back, forward and the reserved.
+extended_masks = st.integers(0, 0x7FFF)
+
+#: A set of format bits, and one format bit (the five named and the reserved ones).
+format_sets = st.integers(0, 0xFFFF).map(ClipboardFormat)
+format_bits = st.integers(0, 15).map(lambda bit: ClipboardFormat(1 << bit))
+#: Actions a ClipboardCaps may list: request, peek, notify, provide and the reserved 29-31.
+caps_actions = st.integers(0, 0x7F).map(lambda bits: ClipboardAction(bits << 25))
+
+clipboard_messages = st.one_of(
+    st.builds(ClipboardCaps, st.dictionaries(format_bits, u32, max_size=16), caps_actions),
+    st.builds(ClipboardRequest, format_sets),
+    st.just(ClipboardPeek()),
+    st.builds(ClipboardNotify, format_sets),
+    st.builds(ClipboardProvide, st.dictionaries(format_bits, st.binary(max_size=300), max_size=6)),
+)
 
 
 def garbage(types: list[int], *prefixes: st.SearchStrategy[bytes]) -> st.SearchStrategy[bytes]:
