@@ -9,14 +9,15 @@ quick) rewrites the generated part of docs/performance.md; ``--write``/``--no-wr
 the servers' logs and configs.
 
 Setup: Xvfb 1920x1080x24 with a photo-like wallpaper and three xterms of seeded text
-(``desktop_scene``); each server in turn serves that display on 127.0.0.1 with its default
-settings (``peers``) and is measured by viewers built on ``protocol.ClientConnection`` that
-decode every rectangle (``measure_client``; only the extra viewers of **tenviewers** count
-without decoding). The scene is restored before each server and phase. Server CPU is utime +
-stime from /proc/PID/stat of the server's process tree, in % of one core over a window (clock
-ticks of 10 ms: a 4 s window resolves 0.25 %); Xvfb's CPU is read the same way, since
-capturing costs the X server too. The client, the painters and the servers share the
-machine's cores, so every figure includes that contention, equally for each server.
+(``desktop_scene``); phase by phase (``run_phases``), each server in turn serves that display
+on 127.0.0.1 with its default settings (``peers``) and is measured by viewers built on
+``protocol.ClientConnection`` that decode every rectangle (``measure_client``; only the extra
+viewers of **tenviewers** count without decoding). The scene is restored before each server
+and phase. Server CPU is utime + stime from /proc/PID/stat of the server's process tree, in %
+of one core over a window (clock ticks of 10 ms: a 4 s window resolves 0.25 %); Xvfb's CPU
+is read the same way, since capturing costs the X server too. The client, the painters and
+the servers share the machine's cores, so every figure includes that contention, equally for
+each server.
 
 Figures, per server:
 
@@ -844,40 +845,51 @@ def compare(pixels: np.ndarray, truth: np.ndarray) -> str:
 
 
 def run_server(
-    name: str, xvfb: Xvfb, scene: Scene, timing: Timing, only: Sequence[str], workdir: Path
-) -> ServerResult:
-    """Start one server, run the phases on it, stop it; failures become notes, not crashes."""
-    peer = PEERS[name]
-    result = ServerResult(name, peer.version())
+    result: ServerResult, xvfb: Xvfb, scene: Scene, timing: Timing, phase: str, workdir: Path
+) -> None:
+    """Start one server, run one phase on it, stop it, adding to ``result``; failures become
+    notes, not crashes."""
+    peer = PEERS[result.name]
     started = time.perf_counter()
     scene.restore()
     try:
-        server = RunningServer(peer, xvfb.display, xvfb.env, workdir / name)
+        server = RunningServer(peer, xvfb.display, xvfb.env, workdir / result.name)
     except RuntimeError as error:
         result.error = str(error)
-        return result
+        return
     bench = Bench(server, xvfb, scene, timing, result, workdir)
     try:
-        for phase in PHASES:
-            if phase not in only:
-                continue
-            if not server.alive():
-                result.errors[phase] = f"server exited: {server.log_tail()}"
-                continue
-            print(f"  {name}: {phase}", file=sys.stderr, flush=True)
-            bench.phase = phase
-            scene.restore()
-            try:
-                getattr(bench, phase)()
-            except (Refused, RuntimeError, OSError) as error:
-                died = "" if server.alive() else f"; server exited: {server.log_tail()}"
-                result.errors[phase] = f"{type(error).__name__}: {error}{died}"
+        print(f"  {result.name}: {phase}", file=sys.stderr, flush=True)
+        bench.phase = phase
+        try:
+            getattr(bench, phase)()
+        except (Refused, RuntimeError, OSError) as error:
+            died = "" if server.alive() else f"; server exited: {server.log_tail()}"
+            result.errors[phase] = f"{type(error).__name__}: {error}{died}"
     finally:
         bench.pool.stop()
         server.stop()
-        result.unsolicited = bench.unsolicited()
-        result.seconds = time.perf_counter() - started
-    return result
+        result.unsolicited.update(bench.unsolicited())
+        result.seconds += time.perf_counter() - started
+
+
+def run_phases(
+    servers: Sequence[str],
+    xvfb: Xvfb,
+    scene: Scene,
+    timing: Timing,
+    only: Sequence[str],
+    workdir: Path,
+) -> list[ServerResult]:
+    """Each phase on every server before the next phase, the servers' order turning from one
+    phase to the next: the machine's load drifts over a run, and this way it weighs on the
+    servers alike instead of on whichever ran its phases last."""
+    results = [ServerResult(name, PEERS[name].version()) for name in servers]
+    for turn, phase in enumerate(phase for phase in PHASES if phase in only):
+        for result in results[turn % len(results) :] + results[: turn % len(results)]:
+            if result.error is None:
+                run_server(result, xvfb, scene, timing, phase, workdir)
+    return results
 
 
 # --- the table ---------------------------------------------------------------------------
@@ -1461,7 +1473,9 @@ INTRO = """# Performance: vncd side by side with TigerVNC and x11vnc
 
 `benchmarks/sidebyside.py` starts an Xvfb 1920x1080x24 with reproducible content (a
 photo-like wallpaper and three xterms of seeded text), runs vncd, TigerVNC's x0vncserver
-(1.12) and x11vnc (0.9.16, with `-nonap`) on it in turn, each with its default settings, and
+(1.12) and x11vnc (0.9.16, with `-nonap`) on it, each with its default settings, phase by
+phase (every server runs a phase before the next phase starts, in an order that turns from
+one phase to the next, so that the machine's drifting load weighs on them alike), and
 measures each with the same client, built on `protocol`'s client role, which decodes every
 rectangle. Run it from the repository root:
 
@@ -1577,9 +1591,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             scene = Scene(xvfb)
             scene.build()
             print(f"Xvfb {xvfb.display} ready; measuring {', '.join(servers)}", file=sys.stderr)
-            for name in servers:
-                results.append(run_server(name, xvfb, scene, timing, only, workdir))
-                print(f"  {name}: done in {results[-1].seconds:.0f} s", file=sys.stderr)
+            results = run_phases(servers, xvfb, scene, timing, only, workdir)
         finally:
             if scene is not None:
                 scene.close()
