@@ -21,6 +21,8 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from . import passwords
+from .policy import INPUT_MODES, SHARING_MODES
+from .resize import RESIZE_POLICIES
 from .transports import MODES, is_loopback, parse_origin, server_context
 
 SOURCE_KINDS = ("auto", "demo", "x11", "xvfb")
@@ -147,6 +149,8 @@ class SourceConfig:
     display: str = _setting("", _text)
     geometry: tuple[int, int] = _setting((1280, 800), _geometry)
     command: str = _setting("xterm", _text)
+    resize: str = _setting("any", _one_of(*RESIZE_POLICIES))
+    max_size: tuple[int, int] = _setting((3840, 2160), _geometry)
 
 
 @attrs.frozen
@@ -206,6 +210,19 @@ class TlsConfig:
     key: str = _setting("", _text)
 
 
+@attrs.frozen
+class ViewersConfig:
+    """[viewers]: who drives the desktop, who may share it, how long a viewer may stay
+    (vncd.policy)."""
+
+    input: str = _setting("shared", _one_of(*INPUT_MODES))
+    takeover_idle_seconds: int = _setting(0, _integer(0, 604800, " (seconds; 0 = never)"))
+    sharing: str = _setting("disconnect-others", _one_of(*SHARING_MODES))
+    idle_timeout_seconds: int = _setting(0, _integer(0, 604800, " (seconds; 0 = never)"))
+    max_session_seconds: int = _setting(0, _integer(0, 604800, " (seconds; 0 = unlimited)"))
+    view_only: bool = _setting(False, _boolean)
+
+
 _SECRETS = {"password", "view_only_password"}
 
 
@@ -222,6 +239,7 @@ class Config:
     http: HttpConfig = attrs.field(factory=HttpConfig)
     websocket: WebSocketConfig = attrs.field(factory=WebSocketConfig)
     tls: TlsConfig = attrs.field(factory=TlsConfig)
+    viewers: ViewersConfig = attrs.field(factory=ViewersConfig)
 
     def resolved_passwords(self) -> tuple[str, str]:
         """(full-access password, view-only password), "" when unset; reads password_file."""
@@ -274,6 +292,12 @@ class Config:
                 'websocket.allowed_origins = ["*"] and no password: any web page open in a '
                 "browser that can reach this port can control the desktop"
             )
+        viewers = self.viewers
+        if viewers.takeover_idle_seconds and viewers.input != "single-controller":
+            found.append(
+                f"viewers.takeover_idle_seconds = {viewers.takeover_idle_seconds} has no effect "
+                'unless viewers.input = "single-controller"'
+            )
         return found
 
     def to_toml(self) -> str:
@@ -318,6 +342,7 @@ def _make_converter() -> cattrs.Converter:
         HttpConfig,
         WebSocketConfig,
         TlsConfig,
+        ViewersConfig,
     )
     for section in sections:
         hooks = {
@@ -327,9 +352,10 @@ def _make_converter() -> cattrs.Converter:
         converter.register_structure_hook(
             section, _table_hook(make_dict_structure_fn(section, converter, **hooks))
         )
-    geometry = override(unstruct_hook=lambda size: f"{size[0]}x{size[1]}")
+    size = override(unstruct_hook=lambda size: f"{size[0]}x{size[1]}")
     converter.register_unstructure_hook(
-        SourceConfig, make_dict_unstructure_fn(SourceConfig, converter, geometry=geometry)
+        SourceConfig,
+        make_dict_unstructure_fn(SourceConfig, converter, geometry=size, max_size=size),
     )
     return converter
 
@@ -401,8 +427,29 @@ def _tls_checks(config: Config) -> list[str]:
     return []
 
 
+def _size_checks(config: Config) -> list[str]:
+    """A desktop that starts larger than viewers may make it (x11 serves the display's own
+    size, and with resize = "none" nobody resizes)."""
+    source = config.source
+    if source.kind == "x11" or source.resize == "none":
+        return []
+    if all(start <= limit for start, limit in zip(source.geometry, source.max_size, strict=True)):
+        return []
+    spelled = _CONVERTER.unstructure(source)
+    return [
+        f"source.geometry = {_toml(spelled['geometry'])}: larger than source.max_size = "
+        f"{_toml(spelled['max_size'])} (the largest size viewers may resize to); raise "
+        'max_size, or set resize = "none"'
+    ]
+
+
 def _cross_checks(config: Config) -> list[str]:
-    return [*_password_checks(config), *_web_checks(config), *_tls_checks(config)]
+    return [
+        *_password_checks(config),
+        *_web_checks(config),
+        *_tls_checks(config),
+        *_size_checks(config),
+    ]
 
 
 #: Settings that name files or directories: relative paths are relative to the config file.

@@ -11,13 +11,17 @@ import attrs
 import trio
 
 from .clipboard import ClipboardBus
+from .cursor import CursorBus
 from .frames import FrameBus
+from .notices import NoticeBus
+from .policy import InputControl, ViewerPolicy
 from .refresh import REFRESH_DELAY
-from .resize import LastResize
+from .resize import DesktopResize
 from .sources.base import Source
 from .updates import Audience, SharedEncodings, WorkerEncoders
 
 if TYPE_CHECKING:
+    from .input import InputState
     from .session import Session
 
 
@@ -34,7 +38,8 @@ class Access:
 
 @attrs.define
 class Hub:
-    """Whoever runs the hub runs ``bus.run()`` and ``clipboard.run()``."""
+    """Whoever runs the hub runs ``bus.run()``, ``clipboard.run()``, ``cursor.run()`` and
+    ``notices.run()``."""
 
     source: Source
     bus: FrameBus
@@ -45,9 +50,15 @@ class Hub:
     max_fps: float = 60.0
     #: Lossy areas are sent again losslessly once still this long, in seconds (None: never).
     lossless_refresh: float | None = REFRESH_DELAY
+    #: [viewers]: input control, sharing, time limits, view-only (vncd.policy).
+    viewers: ViewerPolicy = attrs.Factory(ViewerPolicy)
+    #: Which viewer drives the desktop under single-controller.
+    control: InputControl[InputState] = attrs.Factory(
+        lambda hub: InputControl.for_policy(hub.viewers), takes_self=True
+    )
     sessions: set[Session] = attrs.Factory(set)
-    #: Who last resized the desktop, for the sessions' ExtendedDesktopSize reasons.
-    last_resize: LastResize = attrs.Factory(LastResize)
+    #: Who may resize the desktop, how far, and who last did ([source] resize, max_size).
+    resize: DesktopResize = attrs.Factory(DesktopResize)
     #: Runs big encodes off the Trio thread (tests run them inline, so that the autojump
     #: clock sees every step).
     run_sync: Callable[..., Awaitable[Any]] = trio.to_thread.run_sync
@@ -60,3 +71,6 @@ class Hub:
     clipboard: ClipboardBus = attrs.Factory(
         lambda hub: ClipboardBus(hub.source, hub.access.max_cut_text), takes_self=True
     )
+    cursor: CursorBus = attrs.Factory(lambda hub: CursorBus(hub.source), takes_self=True)
+    #: LEDs, the bell, renames and extension confirmations for the sessions.
+    notices: NoticeBus = attrs.Factory(NoticeBus, takes_self=True)

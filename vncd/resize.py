@@ -3,7 +3,8 @@
 A session owns one ``ViewerLayout``. Its reader reports what the viewer said (SetEncodings,
 a full FramebufferUpdateRequest, SetDesktopSize); its writer asks whether layout news is due
 and takes the rectangles. The news says which size the viewer now has, so the pixels that
-follow it are for that size.
+follow it are for that size. All viewers of a desktop share one ``DesktopResize``: who may
+resize it (``[source] resize``), up to what size (``[source] max_size``), and who last did.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ log = logging.getLogger(__name__)
 #: Largest width or height a viewer may ask for: one 8192 x 8192 BGRX frame is 256 MiB.
 MAX_DESKTOP_SIDE = 8192
 
+#: [source] resize: who may resize the desktop. "first" is the viewer connected longest among
+#: those that may control it (a view-only viewer never may, so it never blocks the others).
+RESIZE_POLICIES = ("any", "first", "none")
+
 
 @attrs.frozen
 class ResizeAnswer:
@@ -35,14 +40,45 @@ class ResizeAnswer:
     size: tuple[int, int]
 
 
-@attrs.define
-class LastResize:
-    """Shared by all viewers of a desktop: the last viewer whose SetDesktopSize succeeded and
-    the size it got, so the others are told "another viewer asked" (ExtendedDesktopSize
-    reason 2) when that size arrives."""
+@attrs.define(eq=False)
+class DesktopResize:
+    """Shared by all viewers of a desktop: the rules for SetDesktopSize, the viewers in the
+    order they connected (for ``policy = "first"``), and the last viewer whose request
+    succeeded with the size it got, so the others are told "another viewer asked"
+    (ExtendedDesktopSize reason 2) when that size arrives."""
 
-    viewer: ViewerLayout | None = None
-    size: tuple[int, int] = (0, 0)
+    policy: str = "any"  # one of RESIZE_POLICIES
+    max_size: tuple[int, int] = (MAX_DESKTOP_SIDE, MAX_DESKTOP_SIDE)
+    viewers: list[ViewerLayout] = attrs.Factory(list)
+    last_viewer: ViewerLayout | None = None
+    last_size: tuple[int, int] = (0, 0)
+
+    def join(self, viewer: ViewerLayout) -> None:
+        self.viewers.append(viewer)
+
+    def leave(self, viewer: ViewerLayout) -> None:
+        if viewer in self.viewers:
+            self.viewers.remove(viewer)
+
+    def first(self) -> ViewerLayout | None:
+        """The viewer connected longest among those that may control the desktop."""
+        return next((viewer for viewer in self.viewers if not viewer.view_only), None)
+
+    def refusal(
+        self, viewer: ViewerLayout, request: SetDesktopSize, view_only: bool
+    ) -> ResizeStatus | None:
+        """Why ``viewer``'s request is refused (rfbproto 7.5.11's statuses), or None: who
+        asks first, then whether the layout makes sense, then whether it fits."""
+        if view_only or self.policy == "none":
+            return ResizeStatus.PROHIBITED
+        if self.policy == "first" and self.first() is not viewer:
+            return ResizeStatus.PROHIBITED
+        if not valid_layout(request):
+            return ResizeStatus.INVALID_LAYOUT
+        max_width, max_height = self.max_size
+        if request.width > max_width or request.height > max_height:
+            return ResizeStatus.OUT_OF_RESOURCES
+        return None
 
 
 def valid_layout(request: SetDesktopSize) -> bool:
@@ -70,15 +106,24 @@ class ViewerLayout:
 
     source: Source
     bus: FrameBus
-    last_resize: LastResize
+    desktop: DesktopResize
     peer: str  # for log lines
     #: Called when the viewer's size changes: its picture is gone, the next update is whole.
     forget_viewer: Callable[[], None]
     size: tuple[int, int] = (0, 0)
+    view_only: bool = False  # as admitted
     #: The viewer takes ExtendedDesktopSize rectangles (and so may ask to resize).
     extended: bool = False
     announce_pending: bool = False  # ExtendedDesktopSize reason 0 is due
     answers: list[ResizeAnswer] = attrs.Factory(list)
+
+    def join(self, view_only: bool) -> None:
+        """The viewer is admitted: from now on it counts for ``policy = "first"``."""
+        self.view_only = view_only
+        self.desktop.join(self)
+
+    def leave(self) -> None:
+        self.desktop.leave(self)
 
     # --- from the reader ------------------------------------------------------------
 
@@ -102,17 +147,16 @@ class ViewerLayout:
         return self.extended
 
     def try_resize(self, request: SetDesktopSize, view_only: bool) -> ResizeStatus:
-        if view_only:
-            return ResizeStatus.PROHIBITED
-        if not valid_layout(request):
-            return ResizeStatus.INVALID_LAYOUT
+        refusal = self.desktop.refusal(self, request, view_only)
+        if refusal is not None:
+            return refusal
         try:
             if not self.source.resize(request.width, request.height):
                 return ResizeStatus.PROHIBITED
         except SourceError as error:
             log.warning("%s: resizing the desktop failed: %s", self.peer, error)
             return ResizeStatus.OUT_OF_RESOURCES
-        self.last_resize.viewer, self.last_resize.size = self, self.source.size
+        self.desktop.last_viewer, self.desktop.last_size = self, self.source.size
         return ResizeStatus.OK
 
     # --- for the writer -------------------------------------------------------------
@@ -154,10 +198,10 @@ class ViewerLayout:
             # A refusal's size fields are undefined; we repeat the size the viewer has.
             news.append(self.layout(ResizeReason.THIS_CLIENT, status))
         if self.announce_pending or size != self.size:
-            asked = self.last_resize
+            asked = self.desktop
             reason = ResizeReason.SERVER
-            if size != self.size and asked.viewer is not None and asked.viewer is not self:
-                reason = ResizeReason.OTHER_CLIENT if asked.size == size else reason
+            if size != self.size and asked.last_viewer not in (None, self):
+                reason = ResizeReason.OTHER_CLIENT if asked.last_size == size else reason
             self.set_size(size)
             news.append(self.layout(reason, ResizeStatus.OK))
         self.announce_pending = False

@@ -12,6 +12,8 @@ import trio
 from .config import Config
 from .frames import FrameBus
 from .hub import Access, Hub
+from .policy import ViewerPolicy
+from .resize import DesktopResize
 from .session import Session
 from .sources import open_source
 from .transports import (
@@ -65,9 +67,13 @@ async def serve(
             encodings=offered_encodings(config.encodings.h264),
             max_fps=config.capture.max_fps,
             lossless_refresh=config.encodings.lossless_refresh_ms / 1000 or None,
+            viewers=viewer_policy(config),
+            resize=DesktopResize(config.source.resize, config.source.max_size),
         )
         nursery.start_soon(bus.run)
         nursery.start_soon(hub.clipboard.run)
+        nursery.start_soon(hub.cursor.run)
+        nursery.start_soon(hub.notices.run, not config.server.name)
         if handle_signals:
             nursery.start_soon(_stop_on_signal, nursery.cancel_scope)
         listeners = await trio.open_tcp_listeners(config.server.port, host=config.server.host)
@@ -100,6 +106,19 @@ async def serve(
 
         await nursery.start(trio.serve_listeners, handle_connection, listeners)
         task_status.started(listeners)
+
+
+def viewer_policy(config: Config) -> ViewerPolicy:
+    """[viewers] as the sessions use it: seconds, None for "never"."""
+    viewers = config.viewers
+    return ViewerPolicy(
+        input=viewers.input,
+        takeover_idle=viewers.takeover_idle_seconds or None,
+        sharing=viewers.sharing,
+        idle_timeout=viewers.idle_timeout_seconds or None,
+        max_session=viewers.max_session_seconds or None,
+        view_only=viewers.view_only,
+    )
 
 
 def transports_from(config: Config) -> Transports:

@@ -4,10 +4,10 @@ The reader turns bytes into protocol events and acts on them at once: input is i
 clipboard text goes to the clipboard bus, requests, continuous-updates and fences go to the
 viewer's ``UpdateScheduler``, replies are queued in the ordered outbox, and the writer is
 woken. The writer is the only task that sends: it sends what the outbox holds (fence replies,
-EndOfContinuousUpdates, clipboard text, layout news) and, when the scheduler says an update
-is due, the damage accumulated since the last one. A viewer that stops reading blocks only its
-own writer; capture and other viewers carry on, its damage accumulates and only its newest
-clipboard text is kept.
+EndOfContinuousUpdates, clipboard text, layout news, the bell) and, when the scheduler says an
+update is due, the damage accumulated since the last one. A viewer that stops reading blocks
+only its own writer; capture and other viewers carry on, its damage accumulates and only its
+newest clipboard text is kept.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import trio
 
 from protocol import (
     BGRX,
-    ClientCutText,
+    Bell,
     ConnectionClosed,
     EnableContinuousUpdates,
     Event,
@@ -36,7 +36,6 @@ from protocol import (
     QemuExtendedKeyEvent,
     Rectangle,
     ServerConnection,
-    ServerCutText,
     SetColourMapEntries,
     SetDesktopSize,
     SetEncodings,
@@ -49,7 +48,8 @@ from protocol.encodings.copyrect import copy_rect
 from protocol.encodings.pseudo import desktop_size
 
 from .channel import Channel, Refused
-from .clipboard import ClipboardInbox
+from .clipboard import FROM_VIEWER, ViewerClipboard, provide_limit
+from .cursor import CursorView
 from .fences import FenceFlag, FenceReplies
 from .frames import Subscription, Wakeup
 from .groups import leaves
@@ -57,6 +57,8 @@ from .handshake import admit
 from .hub import Hub
 from .input import InputState
 from .moves import Move
+from .notices import NoticeView
+from .policy import USER_INPUT, TimeLimits
 from .refresh import LossyAreas
 from .region import Box, bounds, subtract_all
 from .resize import ViewerLayout
@@ -95,16 +97,22 @@ class Session:
         self.channel = Channel(
             stream,
             ServerConnection(
-                max_cut_text=hub.access.max_cut_text, max_encodings=hub.access.max_encodings
+                max_cut_text=hub.access.max_cut_text,
+                max_encodings=hub.access.max_encodings,
+                max_clipboard=provide_limit(hub.access.max_cut_text),
             ),
         )
-        self.input = InputState(hub.source, peer)
+        self.input = InputState(hub.source, peer, hub.control)
+        self.exclusive = False  # holds the desktop alone (vncd.handshake.join)
+        self.limits = TimeLimits(hub.viewers.idle_timeout, hub.viewers.max_session)
         self.pixel_format: PixelFormat = BGRX
         self.encodings: tuple[int, ...] = ()
         self.settings = EncodeSettings()
         self.audience: Audience | None = None  # counted in hub.audiences while serving
         self.wakeup = Wakeup()
-        self.clipboard = ClipboardInbox(self.wakeup)
+        self.clipboard = ViewerClipboard(hub.clipboard, self.wakeup, peer)
+        self.cursor = CursorView(hub.cursor, self.wakeup)
+        self.notices = NoticeView(hub.notices, self.wakeup, self.channel.conn)
         self.scheduler = UpdateScheduler(max_fps=hub.max_fps)
         self.fence_replies = FenceReplies()
         #: Non-pixel messages, in the order they must reach the viewer.
@@ -115,7 +123,7 @@ class Session:
         self.lossy = LossyAreas(hub.lossless_refresh)  # where the picture is not exact yet
         self.builder = UpdateBuilder(hub.shared_encodings, hub.worker_encoders, hub.run_sync)
         self.subscription: Subscription | None = None  # while serving
-        self.layout = ViewerLayout(hub.source, hub.bus, hub.last_resize, peer, self.forget_picture)
+        self.layout = ViewerLayout(hub.source, hub.bus, hub.resize, peer, self.forget_picture)
         self._cancel_scope: trio.CancelScope | None = None
 
     @property
@@ -154,20 +162,18 @@ class Session:
         with trio.CancelScope() as self._cancel_scope:
             try:
                 with trio.fail_after(HANDSHAKE_SECONDS):
-                    admission = await admit(self.channel, self.hub)
+                    admission = await admit(self.channel, self.hub, self)
+                self.limits.start(trio.current_time())
                 self.input.view_only = admission.view_only
                 self.layout.size = admission.size
-                if not admission.shared:
-                    for other in list(self.hub.sessions):
-                        other.close("another viewer asked for exclusive access")
+                self.layout.join(admission.view_only)
                 log.info(
                     "%s: connected (RFB %d.%d%s%s)",
                     self.peer,
                     *self.channel.conn.version,
                     ", view-only" if admission.view_only else "",
-                    "" if admission.shared else ", exclusive",
+                    ", exclusive" if self.exclusive else "",
                 )
-                self.hub.sessions.add(self)
                 self.join_audience(self.current_audience())
                 await self.serve()
             # except*: errors from the reader and writer tasks arrive in exception groups.
@@ -182,6 +188,7 @@ class Session:
                 log.info("%s: connection lost: %s", self.peer, error or type(error).__name__)
             finally:
                 self.hub.sessions.discard(self)
+                self.layout.leave()
                 self.join_audience(None)
                 self.input.release()
         with trio.CancelScope(shield=True), trio.move_on_after(1):
@@ -191,13 +198,26 @@ class Session:
         subscription = self.subscription = self.hub.bus.subscribe(self.wakeup)
         subscription.accepts_moves = Encoding.COPY_RECT in self.encodings
         self.hub.clipboard.join(self.clipboard)
+        self.hub.cursor.join(self.cursor)
+        self.hub.notices.join(self.notices)
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self.read_loop, nursery.cancel_scope)
                 nursery.start_soon(self.write_loop, subscription)
+                nursery.start_soon(self.enforce_limits)
         finally:
+            self.hub.notices.leave(self.notices)
+            self.hub.cursor.leave(self.cursor)
             self.hub.clipboard.leave(self.clipboard)
             self.hub.bus.unsubscribe(subscription)
+
+    async def enforce_limits(self) -> None:
+        """Disconnect the viewer once idle or in session too long ([viewers], vncd.policy)."""
+        while (deadline := self.limits.deadline()) is not None:
+            await trio.sleep_until(deadline)
+            if (reason := self.limits.expired(trio.current_time())) is not None:
+                self.close(reason)
+                return
 
     # --- reader ---------------------------------------------------------------------
 
@@ -213,6 +233,8 @@ class Session:
             self.handle(event)
 
     def handle(self, event: Event) -> None:
+        if isinstance(event, USER_INPUT):
+            self.limits.input(trio.current_time())
         self.act_on(event)
         # rfbproto "ClientFence": replies wait for the messages their flags say they follow.
         self.outbox.extend(self.fence_replies.handled(event))
@@ -226,7 +248,13 @@ class Session:
         if isinstance(event, INPUT_EVENTS):
             return False
         if isinstance(event, FramebufferUpdateRequest) and event.incremental:
-            return self.subscription is None or self.subscription.has_damage() or bool(self.lossy)
+            return (
+                self.subscription is None
+                or self.subscription.has_damage()
+                or bool(self.lossy)
+                or self.cursor.news()
+                or self.notices.news()
+            )
         return True
 
     def act_on(self, event: Event) -> None:
@@ -236,12 +264,13 @@ class Session:
                     self.layout.full_request()
                 box = Box(event.x, event.y, event.width, event.height)
                 self.scheduler.request(incremental, box)
-            case (
-                KeyEvent(down=down, keysym=keysym) | QemuExtendedKeyEvent(down=down, keysym=keysym)
-            ):
+            case KeyEvent(down=down, keysym=keysym):
                 self.input.key(keysym, down)
+            case QemuExtendedKeyEvent(down=down, keysym=keysym, keycode=keycode):
+                self.input.qemu_key(keysym, keycode, down)
             case PointerEvent(button_mask=mask, x=x, y=y):
-                self.input.pointer_event(x, y, mask)
+                if self.input.pointer_event(x, y, mask):
+                    self.cursor.moved_by_viewer(*self.input.pointer[:2])
             case SetPixelFormat(pixel_format=pixel_format):
                 self.pixel_format = pixel_format
                 self.join_audience(self.current_audience())
@@ -252,6 +281,9 @@ class Session:
                 self.settings = settings_from_encodings(encodings)
                 self.join_audience(self.current_audience())
                 self.layout.set_encodings(encodings)
+                self.cursor.set_encodings(encodings)
+                self.notices.set_encodings(encodings)
+                self.outbox.extend(self.clipboard.set_encodings(encodings))
                 if self.subscription is not None:
                     self.subscription.accepts_moves = Encoding.COPY_RECT in encodings
                 self.outbox.extend(self.scheduler.encodings(trio.current_time(), encodings))
@@ -264,12 +296,11 @@ class Session:
                 pass  # a request: FenceReplies answers it in order
             case SetDesktopSize():
                 self.layout.resize(event, self.view_only)
-            case ClientCutText(text=text):
-                # View-only viewers receive the desktop's clipboard but cannot set it.
-                if self.view_only:
-                    log.debug("%s: clipboard from a view-only viewer ignored", self.peer)
-                else:
-                    self.hub.clipboard.set_from_viewer(text, self.clipboard)
+            case _ if isinstance(event, FROM_VIEWER):
+                # View-only viewers (and, under single-controller, those not in control)
+                # receive the desktop's clipboard but cannot set it.
+                may_set = self.input.may_set_clipboard()
+                self.outbox.extend(self.clipboard.received(event, may_set))
             case XvpMessage() | QemuAudio():
                 # We announce neither extension, so a viewer should not send them; accept
                 # them quietly rather than drop a viewer that does.
@@ -286,8 +317,13 @@ class Session:
             now = trio.current_time()
             area = bounds(self.scheduler.area)
             refresh_at = self.lossy.due_at()
+            if self.hub.bus.latest is not None and (moved := self.cursor.overlay_damage()):
+                frame = self.hub.bus.latest.box
+                subscription.add_damage([box.intersect(frame) for box in moved])
             has_damage = (
                 subscription.has_damage(area)
+                or self.cursor.news()
+                or self.notices.news()
                 or self.picture_lost
                 or self.colour_map_pending
                 or (refresh_at is not None and refresh_at <= now)
@@ -299,8 +335,9 @@ class Session:
             out: list[Event] = list(self.outbox)
             self.outbox.clear()
             self.outbox_taken.set()
-            if (text := self.clipboard.take()) is not None:
-                out.append(ServerCutText(text))
+            out += self.clipboard.take(self.channel.conn.extended_clipboard)
+            if self.notices.take_bell():
+                out.append(Bell())
             if self.layout.due():
                 # rfbproto: an update with ExtendedDesktopSize carries no pixel data, so it
                 # goes alone, ahead of the pixels (and answers even without a request).
@@ -347,7 +384,7 @@ class Session:
             frame, damage = subscription.take_damage(bounds(pending.area))
             boxes += damage
         pixels, version = frame.pixels, self.hub.bus.version(boxes)
-        rectangles = []
+        rectangles = self.notices.take() + self.cursor.take(self.pixel_format)
         if (frame.width, frame.height) != self.layout.size:
             copy = None  # copies were found between frames of the new size
             if Encoding.DESKTOP_SIZE in self.encodings:
@@ -359,14 +396,19 @@ class Session:
                 boxes = [Box(0, 0, *self.layout.size)]
         if copy is not None:
             rectangles += self.copy_rectangles(copy)
+            boxes += [box.intersect(frame.box) for box in self.cursor.copied(copy)]
         boxes = [box for box in boxes if not box.empty]
+        exact = subtract_all(self.lossy.due(now), boxes)
+        if self.cursor.draws_pointer:
+            drawn = self.cursor.overlay(pixels, boxes + exact)
+            if drawn is not pixels:
+                pixels, version = drawn, None  # this viewer's own picture: not shared
         audience = self.audience
         assert audience is not None  # joined while serving
         others = self.hub.audiences[audience] > 1
         pixel_rectangles = await self.builder.build(
             pixels, version, boxes, self.pixel_format, audience.encoding, self.settings, others
         )
-        exact = subtract_all(self.lossy.due(now), boxes)
         if exact:
             encoding = lossless_encoding(
                 audience.encoding, self.encodings, self.pixel_format, self.hub.encodings

@@ -1,5 +1,6 @@
 """Size pseudo-encodings: DesktopSize (rfbproto 7.8.4), ExtendedDesktopSize (rfbproto
-"ExtendedDesktopSize Pseudo-encoding") and LastRect (7.8.5)."""
+"ExtendedDesktopSize Pseudo-encoding") and LastRect (7.8.5); and the desktop's new name
+(rfbproto "DesktopName Pseudo-encoding")."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from .._errors import RemoteProtocolError
 from .._events import Rectangle, Screen
 from .._framebuffer import Framebuffer
 from .._pixelformat import PixelFormat
+from ._base import read_bytes
 from ._registry import Encoding, register_decoder
 
 
@@ -139,3 +141,51 @@ class ExtendedDesktopSizeDecoder:
         if layout.reason == ResizeReason.THIS_CLIENT and layout.status != ResizeStatus.OK:
             return
         framebuffer.resize(layout.width, layout.height)
+
+
+#: The longest name a DesktopName rectangle may bring a client: the limit ServerInit's name
+#: has by default (the connections' ``max_reason``).
+MAX_DESKTOP_NAME = 64 << 10
+_NAME_LENGTH = struct.Struct(">I")
+
+
+def desktop_name(name: str) -> Rectangle:
+    """The desktop's new name: a U32 length and the name in UTF-8 (rfbproto 'String
+    Encodings'); the header's position and size are zero."""
+    data = name.encode("utf-8")
+    return Rectangle(0, 0, 0, 0, Encoding.DESKTOP_NAME, _NAME_LENGTH.pack(len(data)) + data)
+
+
+def desktop_name_of(rectangle: Rectangle) -> str:
+    """The name a received DesktopName rectangle brings. Like ServerInit's, it is decoded
+    leniently: peers disagree on the encoding, so bytes that are not UTF-8 are replaced."""
+    payload = rectangle.payload
+    if len(payload) < _NAME_LENGTH.size:
+        raise RemoteProtocolError("DesktopName rectangle without its name length")
+    (length,) = _NAME_LENGTH.unpack_from(payload)
+    if len(payload) != _NAME_LENGTH.size + length:
+        raise RemoteProtocolError(
+            f"DesktopName announces {length} bytes of name in {len(payload) - 4}"
+        )
+    return payload[_NAME_LENGTH.size :].decode("utf-8", errors="replace")
+
+
+@register_decoder
+class DesktopNameDecoder:
+    encoding = Encoding.DESKTOP_NAME
+
+    def read_payload(
+        self, rectangle: Rectangle, pixel_format: PixelFormat
+    ) -> Generator[int, bytes, bytes]:
+        head = yield _NAME_LENGTH.size
+        (length,) = _NAME_LENGTH.unpack(head)
+        if length > MAX_DESKTOP_NAME:
+            raise RemoteProtocolError(
+                f"desktop name of {length} bytes exceeds the limit of {MAX_DESKTOP_NAME}"
+            )
+        return head + (yield from read_bytes(length))
+
+    def decode(
+        self, rectangle: Rectangle, pixel_format: PixelFormat, framebuffer: Framebuffer
+    ) -> None:
+        desktop_name_of(rectangle)  # the name is no pixels: only refuse a malformed payload

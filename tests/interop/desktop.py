@@ -21,6 +21,7 @@ from tests.vncd._xvfb import private_xvfb
 from .vncd_process import free_vnc_port, vncd_launcher, x11_source
 from .xclients import busy_desktop
 from .xpaint import paint_root, varied_scene
+from .xpointer import with_pointer
 from .xwd import xwd_root
 
 SIZE = (1024, 768)  # what busy_desktop paints
@@ -36,6 +37,10 @@ class ServedDesktop:
     def truth(self) -> np.ndarray:
         """What the display shows right now (RGB): the ground truth for every viewer."""
         return xwd_root(self.display)
+
+    def truth_with_pointer(self) -> np.ndarray:
+        """What a viewer that lists no cursor shape is shown: the pointer drawn in."""
+        return with_pointer(self.display, self.truth())
 
     def change(self, seed: int) -> None:
         """Repaint the root window's noise with ``seed``: an update of part of the screen."""

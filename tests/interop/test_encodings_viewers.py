@@ -46,7 +46,7 @@ def assert_received(recording: Recording, encoding: int) -> None:
 
 def test_gvnccapture_gets_zrle(desktop, tmp_path):
     shot = tmp_path / "gvnc.png"
-    truth = desktop.truth()
+    truth = desktop.truth_with_pointer()  # gvnccapture lists no cursor shape
     with rfb_tap(desktop.port) as tap:
         subprocess.run(
             ["gvnccapture", f"127.0.0.1:{tap.port - 5900}", str(shot)],
@@ -60,7 +60,7 @@ def test_gvnccapture_gets_zrle(desktop, tmp_path):
 
 def test_vncdo_command_gets_raw(desktop, tmp_path):
     shot = tmp_path / "vncdo.png"
-    truth = desktop.truth()
+    truth = desktop.truth_with_pointer()  # vncdotool lists no cursor shape
     with rfb_tap(desktop.port) as tap:
         subprocess.run(
             [program_path("vncdo"), "-s", f"127.0.0.1::{tap.port}", "capture", str(shot)],
@@ -96,10 +96,10 @@ def test_vncdotool_decoders(desktop, tmp_path, encoding):
             text=True,
         )
         try:
-            truths = [desktop.truth()]
+            truths = [desktop.truth_with_pointer()]  # vncdotool lists no cursor shape
             read_line(process)
             desktop.change(seed=100 + int(encoding))
-            truths.append(desktop.truth())
+            truths.append(desktop.truth_with_pointer())
             assert not np.array_equal(*truths), "the desktop did not change"
             process.stdin.write("\n")
             process.stdin.flush()

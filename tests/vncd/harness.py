@@ -15,6 +15,7 @@ import trio.testing
 from protocol._framebuffer import Framebuffer
 from vncd.frames import FrameBus
 from vncd.hub import Access, Hub
+from vncd.policy import ViewerPolicy
 from vncd.session import Session
 from vncd.sources import Source
 from vncd.sources.base import SourceError
@@ -95,9 +96,12 @@ class Harness:
 
 
 @contextlib.asynccontextmanager
-async def running_hub(source: Source, **access: Any) -> AsyncIterator[Harness]:
-    """A hub serving ``source`` with every encoding, its frame and clipboard tasks running;
-    ``access`` are Access settings (passwords, limits)."""
+async def running_hub(
+    source: Source, viewers: ViewerPolicy | None = None, **access: Any
+) -> AsyncIterator[Harness]:
+    """A hub serving ``source`` with every encoding, its frame, clipboard, cursor and notice
+    tasks running; ``viewers`` the [viewers] policy, ``access`` are Access settings (passwords,
+    limits)."""
     async with trio.open_nursery() as nursery:
         bus = FrameBus(source, max_fps=200, run_sync=inline)
         nursery.start_soon(bus.run)
@@ -107,9 +111,12 @@ async def running_hub(source: Source, **access: Any) -> AsyncIterator[Harness]:
             access=Access(**access),
             name=source.name,
             encodings=offered_encodings(h264=True),
+            viewers=viewers or ViewerPolicy(),
             run_sync=inline,
         )
         nursery.start_soon(hub.clipboard.run)
+        nursery.start_soon(hub.cursor.run)
+        nursery.start_soon(hub.notices.run)
 
         def connect(lockstep: bool = False) -> Viewer:
             pair = (

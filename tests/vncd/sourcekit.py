@@ -12,8 +12,15 @@ from vncd.sources import Source
 
 def source_config(kind: str, **overrides: object) -> types.SimpleNamespace:
     """What ``open_source`` reads (any object with SourceConfig's attributes): ``kind`` with
-    small defaults (no display named, 320x200, no session command) and ``overrides``."""
-    settings = {"display": None, "geometry": (320, 200), "command": ""}
+    small defaults (no display named, 320x200 resizable up to 640x400, no session command)
+    and ``overrides``."""
+    settings = {
+        "display": None,
+        "geometry": (320, 200),
+        "command": "",
+        "resize": "any",
+        "max_size": (640, 400),
+    }
     return types.SimpleNamespace(kind=kind, **{**settings, **overrides})
 
 

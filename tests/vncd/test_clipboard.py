@@ -8,8 +8,9 @@ import trio.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from protocol import ServerCutText
 from vncd import keysyms
-from vncd.clipboard import POLL_SECONDS, ClipboardBus, ClipboardInbox, from_viewer, to_viewer
+from vncd.clipboard import POLL_SECONDS, ClipboardBus, ViewerClipboard, from_viewer, to_viewer
 from vncd.frames import Wakeup
 from vncd.sources import DemoSource
 from vncd.sources.demo import PASTE_SHOWN
@@ -49,10 +50,24 @@ def test_latin1_text_passes_unchanged(text: str) -> None:
 # --- the bus --------------------------------------------------------------------------------
 
 
-def joined(bus: ClipboardBus) -> ClipboardInbox:
-    inbox = ClipboardInbox(Wakeup())
+def viewer(bus: ClipboardBus, wakeup: Wakeup | None = None) -> ViewerClipboard:
+    return ViewerClipboard(bus, wakeup or Wakeup(), "test viewer")
+
+
+def joined(bus: ClipboardBus) -> ViewerClipboard:
+    inbox = viewer(bus)
     bus.join(inbox)
     return inbox
+
+
+def take(inbox: ViewerClipboard) -> str | None:
+    """The classic cut text waiting for a viewer without the Extended Clipboard, if any."""
+    match inbox.take(extended=False):
+        case []:
+            return None
+        case [ServerCutText(text=text)]:
+            return text
+    raise AssertionError("one ServerCutText at most")
 
 
 def test_viewer_text_goes_to_the_desktop_and_the_other_inboxes_only() -> None:
@@ -62,7 +77,7 @@ def test_viewer_text_goes_to_the_desktop_and_the_other_inboxes_only() -> None:
     bus.leave(gone)
     bus.set_from_viewer("pasted\r\ntext", sender)
     assert demo.get_clipboard() == "pasted\ntext"
-    assert (sender.take(), other.take(), gone.take()) == (None, "pasted\ntext", None)
+    assert (take(sender), take(other), take(gone)) == (None, "pasted\ntext", None)
     bus.check()  # the serial moved because of the viewer: nothing new for anyone
     assert not sender.pending and not other.pending
     assert bus.statistics().from_viewers == 1 and bus.statistics().viewers == 2
@@ -77,7 +92,7 @@ def test_a_viewers_own_text_replaces_what_was_waiting_for_it() -> None:
     bus.check()
     assert inbox.pending
     bus.set_from_viewer("newer", inbox)
-    assert inbox.take() is None
+    assert take(inbox) is None
 
 
 def test_desktop_changes_coalesce_and_the_latest_wins() -> None:
@@ -89,8 +104,8 @@ def test_desktop_changes_coalesce_and_the_latest_wins() -> None:
         type_text(demo, word)
         press(demo, keysyms.CONTROL_R, ord("C"))
         bus.check()
-    assert inbox.take() == "second"
-    assert inbox.take() is None
+    assert take(inbox) == "second"
+    assert take(inbox) is None
     assert bus.statistics().from_desktop == 2
 
 
@@ -98,8 +113,8 @@ async def test_the_writer_is_woken_when_text_arrives() -> None:
     demo = DemoSource((WIDTH, HEIGHT), clock=lambda: 0.0)
     bus = ClipboardBus(demo, max_text=1000)
     wakeup = Wakeup()
-    bus.join(ClipboardInbox(wakeup))
-    bus.set_from_viewer("x", ClipboardInbox(Wakeup()))
+    bus.join(viewer(bus, wakeup))
+    bus.set_from_viewer("x", viewer(bus))
     with trio.fail_after(1):
         await wakeup.wait()
 
@@ -110,7 +125,7 @@ async def test_run_publishes_desktop_changes_within_a_poll(
     demo = DemoSource((WIDTH, HEIGHT), clock=lambda: 0.0)
     bus = ClipboardBus(demo, max_text=1000)
     wakeup = Wakeup()
-    inbox = ClipboardInbox(wakeup)
+    inbox = viewer(bus, wakeup)
     bus.join(inbox)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(bus.run)
@@ -121,7 +136,7 @@ async def test_run_publishes_desktop_changes_within_a_poll(
         started = trio.current_time()
         await wakeup.wait()
         assert trio.current_time() - started <= POLL_SECONDS
-        assert inbox.take() == "copied"
+        assert take(inbox) == "copied"
         nursery.cancel_scope.cancel()
 
 
@@ -207,8 +222,7 @@ async def test_nothing_is_polled_while_no_viewer_is_there(
         press(demo, keysyms.CONTROL_L, ord("c"))
         await trio.sleep(60)
         assert demo.reads == reads
-        inbox = ClipboardInbox(Wakeup())
-        bus.join(inbox)
+        inbox = joined(bus)
         await trio.sleep(1)
         assert demo.reads >= 1 / POLL_SECONDS and not inbox.pending
         nursery.cancel_scope.cancel()

@@ -12,10 +12,19 @@ import pytest
 import trio
 
 from protocol import ClientCutText
+from protocol.clipboard import (
+    ClipboardAction,
+    ClipboardCaps,
+    ClipboardFormat,
+    ClipboardProvide,
+    provide_text,
+    provided_text,
+)
+from protocol.encodings import Encoding
 from tests.requirements import require_programs
 from vncd.sources import X11Source
 from vncd.sources._xconnection import open_display
-from vncd.sources.x11_clipboard import POLL_SECONDS, X11Clipboard
+from vncd.sources.x11_clipboard import CONVERT_SECONDS, POLL_SECONDS, X11Clipboard
 
 from ._xvfb import private_xvfb, wait_for
 from .harness import running_hub
@@ -23,6 +32,7 @@ from .xclipboard import clipboard_bytes, copied, paste
 
 TIMEOUT = 10.0
 UNICODE_TEXT = "naïve café € 日本 ✓\nsecond line\n"
+TEXT = ClipboardFormat.TEXT
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +116,23 @@ def test_a_copy_by_an_x_client_is_fetched(
         assert wait_for_new_text(clipboard, serial) == UNICODE_TEXT
 
 
+def test_every_copy_is_fetched_at_once(display: str) -> None:
+    """XFixes announces each copy; the answer to our conversion must not wait for the next
+    event or a timeout (python-xlib may have read it already while flushing our request)."""
+    board = X11Clipboard(open_display(display))
+    try:
+        slowest = 0.0
+        for number in range(20):
+            serial = board.serial
+            with copied(display, "xclip", f"copy {number}".encode()):
+                started = time.monotonic()
+                assert wait_for_new_text(board, serial) == f"copy {number}"
+                slowest = max(slowest, time.monotonic() - started)
+        assert slowest < CONVERT_SECONDS / 4
+    finally:
+        board.close()
+
+
 def test_a_latin1_only_owner_is_read_as_latin1(display: str, clipboard: X11Clipboard) -> None:
     serial = clipboard.serial
     with copied(display, "xclip", "déjà vu".encode("latin-1"), target="STRING"):
@@ -181,5 +208,29 @@ async def test_viewers_and_x_clients_share_the_clipboard(display: str) -> None:
             with copied(display, "xsel", "from X: ✓ ok".encode()):
                 assert await viewer.next_cut_text() == "from X: ? ok"
             assert viewer.cut_texts == []
+    finally:
+        source.close()
+
+
+async def test_an_extended_viewer_and_x_clients_share_any_text_within_a_second(
+    display: str,
+) -> None:
+    source = await trio.to_thread.run_sync(X11Source, display)
+    try:
+        async with running_hub(source) as hub:
+            viewer = hub.connect()
+            await viewer.handshake(encodings=(Encoding.RAW, Encoding.EXTENDED_CLIPBOARD))
+            await viewer.send(ClipboardCaps({TEXT: 1 << 20}, ClipboardAction.PROVIDE))
+            await viewer.send(provide_text(UNICODE_TEXT))
+            with trio.fail_after(TIMEOUT):
+                while (
+                    await trio.to_thread.run_sync(clipboard_bytes, display) != UNICODE_TEXT.encode()
+                ):
+                    await trio.sleep(0.02)
+            with copied(display, "xsel", "from X: мир ✓".encode()):
+                with trio.fail_after(1.0):
+                    while not isinstance(event := await viewer.next_message(), ClipboardProvide):
+                        pass
+            assert provided_text(event) == "from X: мир ✓"
     finally:
         source.close()

@@ -21,6 +21,7 @@ from vncd.config import (
     ServerConfig,
     SourceConfig,
     TlsConfig,
+    ViewersConfig,
     WebSocketConfig,
     load_config,
     parse_config,
@@ -43,13 +44,14 @@ def test_defaults() -> None:
     config = parse_config("", "test.toml")
     assert config == load_config(None) == Config()
     assert config.server == ServerConfig("127.0.0.1", 5900, "", "", "", 64, "", "auto", 50)
-    assert config.source == SourceConfig("auto", "", (1280, 800), "xterm")
+    assert config.source == SourceConfig("auto", "", (1280, 800), "xterm", "any", (3840, 2160))
     assert config.capture == CaptureConfig(60)
     assert config.limits == LimitsConfig(1048576, 1024)
     assert config.log == LogConfig("info")
     assert config.http == HttpConfig("")
     assert config.websocket == WebSocketConfig((), 2097152, 30)
     assert config.tls == TlsConfig("", "")
+    assert config.viewers == ViewersConfig("shared", 0, "disconnect-others", 0, 0, False)
     assert config.tls_context() is None
     assert config.resolved_passwords() == ("", "")
     assert config.warnings() == []
@@ -77,6 +79,8 @@ def test_every_key_can_be_set(tmp_path: Path) -> None:
         display = ":3"
         geometry = "16x8192"
         command = ""
+        resize = "first"
+        max_size = "16x8192"
         [capture]
         max_fps = 240
         [encodings]
@@ -96,12 +100,19 @@ def test_every_key_can_be_set(tmp_path: Path) -> None:
         [tls]
         certificate = "{certificate}"
         key = "{key}"
+        [viewers]
+        input = "single-controller"
+        takeover_idle_seconds = 604800
+        sharing = "refuse-new"
+        idle_timeout_seconds = 1
+        max_session_seconds = 604800
+        view_only = true
         """,
         "test.toml",
     )
     assert config == Config(
         ServerConfig("::", 0, "secret", "look", "", 1000, "office", "websocket", 1000),
-        SourceConfig("xvfb", ":3", (16, 8192), ""),
+        SourceConfig("xvfb", ":3", (16, 8192), "", "first", (16, 8192)),
         CaptureConfig(240),
         EncodingsConfig(h264=True, lossless_refresh_ms=0),
         LimitsConfig(0, 65535),
@@ -109,6 +120,7 @@ def test_every_key_can_be_set(tmp_path: Path) -> None:
         HttpConfig(str(tmp_path)),
         WebSocketConfig(("https://example.com", "http://[::1]:8080", "*"), 134217728, 0),
         TlsConfig(str(certificate), str(key)),
+        ViewersConfig("single-controller", 604800, "refuse-new", 1, 604800, True),
     )
     assert config.resolved_passwords() == ("secret", "look")
     assert config.tls_context() is not None
@@ -142,6 +154,9 @@ BAD_VALUES = [
     ("source", "geometry", '"1280*800"', 'must be "WIDTHxHEIGHT", each 16..8192'),
     ("source", "geometry", "[1280, 800]", 'must be "WIDTHxHEIGHT", each 16..8192'),
     ("source", "command", "['xterm']", "must be a string"),
+    ("source", "resize", '"all"', 'must be one of "any", "first", "none"'),
+    ("source", "resize", "false", 'must be one of "any", "first", "none"'),
+    ("source", "max_size", '"8193x100"', 'must be "WIDTHxHEIGHT", each 16..8192'),
     ("capture", "max_fps", "0", "must be an integer 1..240"),
     ("capture", "max_fps", "241", "must be an integer 1..240"),
     ("capture", "max_fps", "29.97", "must be an integer 1..240"),
@@ -171,6 +186,18 @@ BAD_VALUES = [
     ("websocket", "ping_interval", "-1", "must be an integer 0..3600 (seconds; 0 = no pings)"),
     ("tls", "certificate", "1", "must be a string"),
     ("tls", "key", "[]", "must be a string"),
+    ("viewers", "input", '"single"', 'must be one of "shared", "single-controller"'),
+    ("viewers", "takeover_idle_seconds", "-1", "must be an integer 0..604800 (seconds; 0 = never)"),
+    ("viewers", "takeover_idle_seconds", "1.5", "must be an integer 0..604800"),
+    (
+        "viewers",
+        "sharing",
+        '"exclusive"',
+        'must be one of "disconnect-others", "refuse-new", "always-shared"',
+    ),
+    ("viewers", "idle_timeout_seconds", "604801", "must be an integer 0..604800 (seconds"),
+    ("viewers", "max_session_seconds", '"1h"', "must be an integer 0..604800 (seconds; 0 = unl"),
+    ("viewers", "view_only", '"yes"', "must be true or false"),
 ]
 
 
@@ -208,7 +235,8 @@ def test_unknown_key_lists_the_known_ones() -> None:
 def test_unknown_section_and_stray_top_level_key() -> None:
     assert problems_of("[sever]\nport = 1\n") == [
         "test.toml: sever: unknown section "
-        "(known sections: server, source, capture, encodings, limits, log, http, websocket, tls)"
+        "(known sections: server, source, capture, encodings, limits, log, http, websocket, tls, "
+        "viewers)"
     ]
     [problem] = problems_of("port = 1\n")
     assert problem.startswith("test.toml: port: unknown key outside any section")
@@ -279,6 +307,13 @@ def test_warnings() -> None:
     assert parse_config(guarded, "test.toml").warnings() == []
     [any_page] = parse_config('[websocket]\nallowed_origins = ["*"]\n', "test.toml").warnings()
     assert any_page.startswith('websocket.allowed_origins = ["*"] and no password')
+    [no_takeover] = parse_config("[viewers]\ntakeover_idle_seconds = 60\n", "x").warnings()
+    assert no_takeover == (
+        "viewers.takeover_idle_seconds = 60 has no effect unless "
+        'viewers.input = "single-controller"'
+    )
+    single = '[viewers]\ninput = "single-controller"\ntakeover_idle_seconds = 60\n'
+    assert parse_config(single, "x").warnings() == []
 
 
 def test_to_toml_round_trips_and_hides_passwords() -> None:
@@ -406,3 +441,18 @@ def test_tls_needs_both_files_and_they_must_load(tmp_path: Path) -> None:
     other_certificate, _ = make_certificate(tmp_path / "other")
     [problem] = problems_of(f'[tls]\ncertificate = "{other_certificate}"\nkey = "{key}"\n')
     assert "cannot load the certificate and key" in problem  # a key that does not match
+
+
+@pytest.mark.parametrize("kind", ["auto", "demo", "xvfb"])
+def test_geometry_must_fit_max_size_when_viewers_may_resize(kind: str) -> None:
+    text = f'[source]\nkind = "{kind}"\ngeometry = "4096x1024"\n'
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text, "test.toml")
+    assert raised.value.problems == (
+        'test.toml: source.geometry = "4096x1024": larger than source.max_size = "3840x2160" '
+        '(the largest size viewers may resize to); raise max_size, or set resize = "none"',
+    )
+    # Fine when nobody resizes, when the maximum is raised, and for x11 (no geometry).
+    parse_config(text + 'resize = "none"\n', "test.toml")
+    parse_config(text + 'max_size = "4096x2160"\n', "test.toml")
+    parse_config(text.replace(kind, "x11"), "test.toml")

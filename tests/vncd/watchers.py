@@ -38,10 +38,12 @@ ANSWERED_FLAGS = 1 << 0 | 1 << 1  # BlockBefore, BlockAfter
 
 
 def encodings(continuous: bool) -> tuple[int, ...]:
-    """Raw (cheap to decode for many viewers), and the flow-control pseudo-encodings."""
+    """Raw (cheap to decode for many viewers), a cursor shape (the pointer stays out of the
+    pixels, as for every real viewer), and the flow-control pseudo-encodings."""
+    own = (Encoding.RAW, Encoding.CURSOR_WITH_ALPHA)
     if continuous:
-        return (Encoding.RAW, Encoding.FENCE, Encoding.CONTINUOUS_UPDATES)
-    return (Encoding.RAW,)
+        return (*own, Encoding.FENCE, Encoding.CONTINUOUS_UPDATES)
+    return own
 
 
 class SlowLink(trio.abc.Stream):

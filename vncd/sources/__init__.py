@@ -34,7 +34,8 @@ async def open_source(config: SourceConfig) -> AsyncIterator[Source]:
     if config.kind == "demo":
         yield DemoSource(config.geometry)
     elif config.kind == "xvfb":
-        async with open_xvfb(config.geometry, config.command) as source:
+        max_size = None if config.resize == "none" else config.max_size
+        async with open_xvfb(config.geometry, config.command, max_size) as source:
             yield source
     elif config.kind in ("x11", "auto"):
         source = await _attach(config)

@@ -12,6 +12,8 @@ from typing import Protocol
 import attrs
 import numpy as np
 
+from protocol.encodings import LedState
+
 from ..region import Box
 
 
@@ -39,6 +41,8 @@ class SourceConfig(Protocol):
     display: str | None  # x11: None means $DISPLAY
     geometry: tuple[int, int]  # demo and xvfb: (width, height)
     command: str  # xvfb: session command, shlex-split; "" = none
+    resize: str  # who may resize: "any" | "first" | "none" (xvfb: "none" needs no spare room)
+    max_size: tuple[int, int]  # the largest size viewers may resize to (xvfb: allocated at start)
 
 
 class Source(Protocol):
@@ -100,6 +104,72 @@ class Source(Protocol):
         ...
 
     def statistics(self) -> SourceStatistics: ...
+
+
+@attrs.frozen
+class CursorShape:
+    """A pointer shape as X gives it: (height, width) uint32 0xAARRGGBB with premultiplied
+    alpha, and the hotspot (x, y)."""
+
+    argb: np.ndarray = attrs.field(eq=False)
+    hotspot: tuple[int, int]
+
+
+@attrs.frozen
+class CursorNews:
+    """What changed about the pointer: a new shape (None: the same one) and where it is."""
+
+    shape: CursorShape | None
+    position: tuple[int, int]
+
+
+class TracksCursor(Protocol):
+    """What a source may add (the cursor bus looks for it): the pointer's shape and place."""
+
+    async def wait_for_cursor(self, poll: float | None) -> CursorNews:
+        """Wait (in the Trio thread, cancellably, losing nothing) until the shape changed —
+        the first call returns the current one — or at most ``poll`` seconds (None: as long
+        as it takes), and return the news with the pointer's position."""
+        ...
+
+
+@attrs.frozen
+class KeyboardNews:
+    """What the desktop's keyboard reported: the lock keys lit now, and how many times the
+    bell rang since the last news."""
+
+    leds: LedState
+    bells: int = 0
+
+
+class ReportsKeyboard(Protocol):
+    """What a source may add (the notice bus looks for it): lock-key LEDs and the bell."""
+
+    async def wait_for_keyboard(self) -> KeyboardNews:
+        """Wait (in the Trio thread, cancellably, losing nothing) until the LEDs change or
+        the bell rings; the first call returns at once with the LEDs lit now."""
+        ...
+
+
+class InjectsKeycodes(Protocol):
+    """What a source may add (viewers' QEMU Extended Key Events look for it): pressing a key
+    by its position, so that the desktop's own layout decides what it types."""
+
+    def inject_keycode(self, scancode: int, keysym: int, down: bool) -> bool:
+        """Press or release the key at XT scancode ``scancode`` (rfbproto 'QEMU Extended Key
+        Event Message': 0xE0-prefixed codes with the high bit set, see ``vncd.scancodes``);
+        False, having done nothing, when the source cannot or need not (the caller types
+        ``keysym``, the key the viewer meant as its layout sees it)."""
+        ...
+
+
+class ReportsName(Protocol):
+    """What a source may add (the notice bus looks for it): a desktop name that changes."""
+
+    async def wait_for_name(self) -> str:
+        """Wait (in the Trio thread, cancellably) until the desktop's name changes, and
+        return the new one."""
+        ...
 
 
 class CapturesRegions(Protocol):

@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .. import keysyms
 from ..region import Box, Region
-from .base import SourceError, SourceStatistics
+from .base import CursorNews, CursorShape, SourceError, SourceStatistics
 
 DESKTOP = (36, 48, 70)
 TITLE_BAR = (22, 29, 44)
@@ -79,6 +79,41 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
         return ImageFont.load_default(size=size)
 
 
+#: The demo's pointer: a black arrow with a white outline (hotspot at its tip).
+_ARROW_ROWS = (
+    "X",
+    "XX",
+    "X.X",
+    "X..X",
+    "X...X",
+    "X....X",
+    "X.....X",
+    "X......X",
+    "X.......X",
+    "X........X",
+    "X.....XXXXX",
+    "X..X..X",
+    "X.X X..X",
+    "XX  X..X",
+    "X    X..X",
+    "     X..X",
+    "      XX",
+)
+
+
+def _arrow() -> CursorShape:
+    """The arrow as X would give it: ARGB words, white outline ("X"), black inside (".")."""
+    argb = np.zeros((len(_ARROW_ROWS), max(map(len, _ARROW_ROWS))), np.uint32)
+    colours = {"X": 0xFFFFFFFF, ".": 0xFF000000}
+    for y, row in enumerate(_ARROW_ROWS):
+        for x, cell in enumerate(row):
+            argb[y, x] = colours.get(cell, 0)
+    return CursorShape(argb, (0, 0))
+
+
+ARROW = _arrow()
+
+
 def _clipped(x: int, y: int, width: int, height: int, frame: tuple[int, int]) -> Box:
     """The part of a rectangle inside a frame of (width, height), possibly empty."""
     return Box(x, y, width, height).intersect(Box(0, 0, *frame))
@@ -114,6 +149,7 @@ class DemoSource:
         self._stroke: tuple[int, int] | None = None  # last point of the stroke, canvas coords
         self._shown_second = 0  # the second the clock shows
         self._frames = self._keys = self._pointer_events = 0
+        self._arrow_shown = False
         self._draw_desktop()
         self._take_damage()  # the first capture shows the desktop; it is not a change
 
@@ -184,6 +220,17 @@ class DemoSource:
                 until_next_second = 1 - self._clock() % 1
             with trio.move_on_after(until_next_second):
                 await changed.wait()
+
+    async def wait_for_cursor(self, poll: float | None) -> CursorNews:
+        """The arrow at first; then the pointer only moves when a viewer moves it, which the
+        cursor bus hears from the viewer, so a poll just says where it is."""
+        if not self._arrow_shown:
+            self._arrow_shown = True
+            return CursorNews(ARROW, self._pointer)
+        if poll is None:
+            await trio.sleep_forever()
+        await trio.sleep(poll)
+        return CursorNews(None, self._pointer)
 
     def _take_damage(self) -> list[Box]:
         """Hand over the damage (lock held); the next drawing sets a new event."""

@@ -5,15 +5,16 @@ pynput connects to ``$DISPLAY`` when it is imported and types through its own ke
 we must talk to a display chosen at run time and type whatever keysym a viewer sends, binding
 unmapped ones to spare keycodes the way x11vnc does.
 
-Capture, input, the clipboard (``x11_clipboard``) and damage (``x11_damage``) use separate X
-connections.  All capture work (mss and the root-geometry query) runs on one thread this source
-owns, because mss's xlib backend is bound to the thread that created it and Trio's worker
-threads differ from call to call.  The damage connection is used in the Trio thread only.
+Capture, input (typing: ``x11_keyboard``), the clipboard (``x11_clipboard``), damage
+(``x11_damage``), the pointer's shape (``x11_cursor``) and the keyboard's LEDs and bell
+(``x11_xkb``) use separate X connections.  All capture work (mss and the root-geometry query)
+runs on one thread this source owns, because mss's xlib backend is bound to the thread that
+created it and Trio's worker threads differ from call to call.  The damage connection is used
+in the Trio thread only.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import logging
 import os
@@ -23,25 +24,33 @@ from concurrent.futures import ThreadPoolExecutor
 
 import mss
 import numpy as np
+import trio
 import Xlib.display
 import Xlib.error
 from Xlib import X
 from Xlib.ext import xtest
 
-from .. import keysyms
 from ..region import Box
 from ._xconnection import X_GONE, open_display
-from .base import SourceError, SourceStatistics
+from .base import CursorNews, KeyboardNews, SourceError, SourceStatistics
 from .x11_clipboard import X11Clipboard
+from .x11_cursor import CursorWatcher
 from .x11_damage import DamageWatcher
+from .x11_keyboard import SPARE_KEYCODES, Keyboard
+from .x11_randr import ScreenResizer
+from .x11_xkb import XkbWatcher
 
 log = logging.getLogger(__name__)
 
-SPARE_KEYCODES = 16  # at most this many unused keycodes are borrowed for unmapped keysyms
-LAST_KEYSYM = 0x1FFFFFFF  # keysyms are 29-bit values (X11 protocol, section 5 "Keysyms")
-BUTTONS = 8  # RFB mask bits 0..7 are buttons 1..8 (rfbproto 7.5.5)
+#: RFB mask bits 0..8 are buttons 1..9 (rfbproto 7.5.5; 8 back and 9 forward need
+#: ExtendedMouseButtons), which XTest presses as X buttons 1..9.
+BUTTONS = 9
 ALL_BUTTONS = (1 << BUTTONS) - 1
 WHEEL_BUTTONS = frozenset({4, 5, 6, 7})  # clicks, not held states: press and release at once
+
+
+class ScreenResized(Exception):
+    """A box cannot be grabbed alone right after a resize (the frame bus then grabs whole)."""
 
 
 class _Grabber:
@@ -51,6 +60,7 @@ class _Grabber:
         self._display_name = display_name
         self._x = open_display(display_name)
         self._root = self._x.screen().root
+        self._whole_pending = False  # see follow_root
         try:
             self.size = self._root_size()
             self._mss, self.backend = self._open_mss(backend)
@@ -97,17 +107,31 @@ class _Grabber:
     def _grab(self, reopen: bool = False) -> np.ndarray:
         size = self._root_size()
         if reopen or size != self.size:
-            # mss sizes its shared-memory buffer for the root it saw first: after RandR, renew.
-            self._mss.close()
-            self._mss, self.backend = self._open_mss("default" if self.backend == "xcb" else "xlib")
-            self.size = size
+            self._renew(size)
         width, height = size
         shot = self._mss.grab({"left": 0, "top": 0, "width": width, "height": height})
+        self._whole_pending = False
         # shot.raw is a fresh bytearray of BGRX rows: wrap it, the one copy is mss's.
         return np.frombuffer(shot.raw, np.uint8).reshape(height, width, 4)
 
+    def _renew(self, size: tuple[int, int]) -> None:
+        # mss sizes its shared-memory buffer for the root it saw first: after RandR, renew.
+        self._mss.close()
+        self._mss, self.backend = self._open_mss("default" if self.backend == "xcb" else "xlib")
+        self.size = size
+
+    def follow_root(self) -> None:
+        """Take the root's size now (we resized it), and grab no box alone until the next
+        whole grab: the bus's frame has the old size, and the new screen's damage can lie
+        inside it (a shrink), so patching it would hide the change."""
+        self._whole_pending = True
+        if (size := self._root_size()) != self.size:
+            self._renew(size)
+
     def grab_region(self, box: Box) -> np.ndarray:
         """The pixels of ``box`` (inside the root), BGRX rows."""
+        if self._whole_pending:
+            raise ScreenResized("the screen was resized: grab it whole")
         region = {"left": box.x, "top": box.y, "width": box.width, "height": box.height}
         shot = self._mss.grab(region)
         return np.frombuffer(shot.raw, np.uint8).reshape(box.height, box.width, 4)
@@ -116,108 +140,6 @@ class _Grabber:
         self._mss.close()
         with contextlib.suppress(*X_GONE):
             self._x.close()
-
-
-class _Keyboard:
-    """Types keysyms with XTest: finds the keycode and shift level for each, and borrows a
-    spare keycode (one without keysyms) for keysyms the layout lacks, reusing the least
-    recently used one when all are taken."""
-
-    def __init__(self, x: Xlib.display.Display, spare_keycodes: int) -> None:
-        self._x = x
-        first = x.display.info.min_keycode
-        rows = x.get_keyboard_mapping(first, x.display.info.max_keycode - first + 1)
-        empty = [keycode for keycode, row in enumerate(rows, first) if not any(row)]
-        self._spare = empty[len(empty) - spare_keycodes :] if spare_keycodes else []
-        self._borrowed: collections.OrderedDict[int, int] = collections.OrderedDict()
-        self._pressed: dict[int, int] = {}  # keysym → the keycode we pressed for it
-        self._client_shift: set[int] = set()  # Shift keysyms the viewer holds down
-        self._shift = self._shift_keycode()
-        self.bound = 0
-        self.dropped = 0
-
-    def _shift_keycode(self) -> int | None:
-        keycodes = [code for code in self._x.get_modifier_mapping()[X.ShiftMapIndex] if code]
-        return keycodes[0] if keycodes else None
-
-    def _follow_mapping_changes(self) -> None:
-        """Apply MappingNotify events (sent to every client) so a new layout is honoured."""
-        while self._x.pending_events():
-            event = self._x.next_event()
-            if event.type != X.MappingNotify:
-                continue
-            if event.request == X.MappingKeyboard:
-                self._x.refresh_keyboard_mapping(event)
-            elif event.request == X.MappingModifier:
-                self._shift = self._shift_keycode()
-
-    def _find(self, keysym: int) -> tuple[int, int] | None:
-        """(keycode, level) with level 0 (plain) or 1 (Shift) in the first group."""
-        if keysym in self._borrowed:
-            self._borrowed.move_to_end(keysym)
-            return self._borrowed[keysym], 0
-        for keycode, level in self._x.keysym_to_keycodes(keysym):
-            if level == 0 or (level == 1 and self._shift is not None):
-                return keycode, level
-        return None
-
-    def _borrow(self, keysym: int) -> int | None:
-        """Bind ``keysym`` to a spare keycode; None if every spare keycode is held down."""
-        taken = set(self._borrowed.values())
-        free = [keycode for keycode in self._spare if keycode not in taken]
-        if free:
-            keycode = free[0]
-        else:
-            held = set(self._pressed.values())
-            victim = next((sym for sym, code in self._borrowed.items() if code not in held), None)
-            if victim is None:
-                return None
-            keycode = self._borrowed.pop(victim)
-        # Same keysym on both levels, so a held Shift cannot change what the key types.
-        self._x.change_keyboard_mapping(keycode, [(keysym, keysym)])
-        self._borrowed[keysym] = keycode
-        self.bound += 1
-        # The round trip brings our own MappingNotify, refreshing the cached keymap.
-        self._x.sync()
-        self._follow_mapping_changes()
-        return keycode
-
-    def key(self, keysym: int, down: bool) -> None:
-        self._follow_mapping_changes()
-        if keysym in keysyms.SHIFT_KEYSYMS:
-            (self._client_shift.add if down else self._client_shift.discard)(keysym)
-        if not down:
-            keycode = self._pressed.pop(keysym, None)
-            if keycode is None and (found := self._find(keysym)) is not None:
-                keycode = found[0]
-            if keycode is not None:
-                xtest.fake_input(self._x, X.KeyRelease, keycode)
-            return
-        found = self._find(keysym)
-        if found is None:
-            keycode = self._borrow(keysym) if 0 < keysym <= LAST_KEYSYM else None
-            if keycode is None:
-                self.dropped += 1
-                log.debug("cannot type keysym %s", keysyms.keysym_name(keysym))
-                return
-            found = keycode, 0
-        keycode, level = found
-        add_shift = level == 1 and not self._client_shift
-        if add_shift:
-            xtest.fake_input(self._x, X.KeyPress, self._shift)
-        xtest.fake_input(self._x, X.KeyPress, keycode)
-        if add_shift:
-            xtest.fake_input(self._x, X.KeyRelease, self._shift)
-        self._pressed[keysym] = keycode
-
-    def release_all(self) -> None:
-        """Release what we hold and give the borrowed keycodes back (they had no keysyms)."""
-        for keycode in set(self._pressed.values()):
-            xtest.fake_input(self._x, X.KeyRelease, keycode)
-        self._pressed.clear()
-        for keycode in self._borrowed.values():
-            self._x.change_keyboard_mapping(keycode, [(X.NoSymbol, X.NoSymbol)])
-        self._borrowed.clear()
 
 
 class X11Source:
@@ -244,12 +166,18 @@ class X11Source:
                 raise SourceError(f"X display {display} lacks the XTEST extension for input")
             self._x.set_error_handler(self._log_x_error)
             self._root = self._x.screen().root
-            self._keyboard = _Keyboard(self._x, spare_keycodes)
+            self._xkb = XkbWatcher.open(display)
+            undo.callback(lambda: self._xkb and self._xkb.close())
+            key_names = {} if self._xkb is None else self._xkb.key_names
+            self._keyboard = Keyboard(self._x, spare_keycodes, key_names)
+            self._randr = ScreenResizer.open(self._x)
             self._clipboard = X11Clipboard(open_display(display))
             undo.callback(self._clipboard.close)
             self._grabber = self._capture_thread.submit(_Grabber, display, backend).result()
             undo.callback(lambda: self._capture_thread.submit(self._grabber.close).result())
             self._damage = DamageWatcher.open(display)
+            undo.callback(lambda: self._damage and self._damage.close())
+            self._cursor = CursorWatcher.open(display)
             undo.pop_all()
         if self._damage is None:
             log.info("X display %s lacks DAMAGE (or XFixes 2): the screen is polled", display)
@@ -280,9 +208,32 @@ class X11Source:
         with self._x_alive():
             return await self._damage.wait()
 
+    async def wait_for_cursor(self, poll: float | None) -> CursorNews:
+        """See ``sources.base.TracksCursor`` and ``x11_cursor.CursorWatcher``; a display
+        without XFixes never reports (viewers keep their local pointer)."""
+        if self._cursor is None:
+            await trio.sleep_forever()
+        with self._x_alive():
+            return await self._cursor.wait(poll)
+
+    async def wait_for_keyboard(self) -> KeyboardNews:
+        """See ``sources.base.ReportsKeyboard`` and ``x11_xkb.XkbWatcher``; a display without
+        XKEYBOARD never reports."""
+        if self._xkb is None:
+            await trio.sleep_forever()
+        with self._x_alive():
+            return await self._xkb.wait()
+
     def resize(self, width: int, height: int) -> bool:
-        """Never: the display belongs to whoever runs it (RandR resizing is not done)."""
-        return False
+        """Through RandR where that is safe (``x11_randr``); False where the display has no
+        RandR 1.3 or is not resized (several monitors, no mode of that size)."""
+        if self._randr is None:
+            return False
+        with self._x_alive():
+            if not self._randr.resize(width, height):
+                return False
+            self._capture_thread.submit(self._grabber.follow_root).result()
+        return True
 
     def statistics(self) -> SourceStatistics:
         return SourceStatistics(
@@ -322,6 +273,16 @@ class X11Source:
         with self._x_alive():
             self._keyboard.key(keysym, down)
             self._x.flush()
+
+    def inject_keycode(self, scancode: int, keysym: int, down: bool) -> bool:
+        """See ``sources.base.InjectsKeycodes``: by X keycode where the display numbers its
+        keys as evdev does and the key does not carry ``keysym`` (``x11_keyboard``)."""
+        with self._x_alive():
+            if not self._keyboard.press_position(scancode, keysym, down):
+                return False
+            self._x.flush()
+        self._keys += 1
+        return True
 
     def inject_pointer(self, x: int, y: int, button_mask: int) -> None:
         self._pointer_events += 1
@@ -376,6 +337,10 @@ class X11Source:
         self._clipboard.close()
         if self._damage is not None:
             self._damage.close()
+        if self._cursor is not None:
+            self._cursor.close()
+        if self._xkb is not None:
+            self._xkb.close()
 
 
 def _buttons(mask: int) -> Iterator[int]:

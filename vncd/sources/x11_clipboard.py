@@ -157,9 +157,13 @@ class X11Clipboard:
             wanted, self._wanted = self._wanted, None
         if wanted is not None:
             self._own(wanted)
+        # python-xlib's flush also reads what the server sent (a conversion's answer to the
+        # request it flushes): look at the queue after each one, or select() below would wait
+        # for bytes that were read already.
+        self._x.flush()
         while self._x.pending_events():
             self._handle(self._x.next_event())
-        self._x.flush()
+            self._x.flush()
         now = time.monotonic()
         if self._converting is not None and now >= self._converting[1]:
             log.info("clipboard: the owner of CLIPBOARD did not answer; ignored")

@@ -29,7 +29,7 @@ from Xlib.ext import damage
 from Xlib.protocol import rq, structs
 
 from ..region import Box, Region
-from ._xconnection import X_GONE, open_display
+from ._xconnection import X_GONE, close_watched, open_display
 
 log = logging.getLogger(__name__)
 
@@ -167,8 +167,4 @@ class DamageWatcher:
 
     def close(self) -> None:
         """Close the connection (which frees the Damage and the region in the server)."""
-        with contextlib.suppress(*X_GONE):  # gone already: python-xlib closed the socket
-            fileno = self._x.fileno()
-            with contextlib.suppress(RuntimeError):  # outside Trio nobody can be waiting on it
-                trio.lowlevel.notify_closing(fileno)
-            self._x.close()
+        close_watched(self._x)
