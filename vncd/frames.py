@@ -445,6 +445,9 @@ class FrameBus:
             while True:
                 await self._changed.wait()
                 if not self._subscriptions:
+                    # The damage came while someone watched and they left before this
+                    # capture: latest misses it, so the next subscriber must not be shown it.
+                    self._fresh = False
                     continue
                 now = trio.current_time()
                 if now < self._next_capture:

@@ -16,6 +16,7 @@ import collections
 import logging
 import math
 
+import attrs
 import numpy as np
 import trio
 
@@ -49,7 +50,7 @@ from protocol.encodings.pseudo import desktop_size
 
 from .channel import Channel, Refused
 from .clipboard import FROM_VIEWER, ViewerClipboard, provide_limit
-from .cursor import CursorView
+from .cursor import CursorView, around
 from .fences import FenceFlag, FenceReplies
 from .frames import Subscription, Wakeup
 from .groups import leaves
@@ -399,14 +400,22 @@ class Session:
             boxes += [box.intersect(frame.box) for box in self.cursor.copied(copy)]
         boxes = [box for box in boxes if not box.empty]
         exact = subtract_all(self.lossy.due(now), boxes)
-        if self.cursor.draws_pointer:
-            drawn = self.cursor.overlay(pixels, boxes + exact)
-            if drawn is not pixels:
-                pixels, version = drawn, None  # this viewer's own picture: not shared
+        patch = self.cursor.pointer_patch(pixels, boxes + exact)
+        before: list[Box] = []
+        if patch is not None:
+            before, boxes = around(boxes, patch[0])
+            exact = subtract_all(exact, [patch[0]])
         audience = self.audience
         assert audience is not None  # joined while serving
         others = self.hub.audiences[audience] > 1
-        pixel_rectangles = await self.builder.build(
+        pixel_rectangles = []
+        if before:
+            pixel_rectangles += await self.builder.build(
+                pixels, version, before, self.pixel_format, audience.encoding, self.settings, others
+            )
+        if patch is not None:
+            pixel_rectangles += await self.pointer_rectangles(*patch)
+        pixel_rectangles += await self.builder.build(
             pixels, version, boxes, self.pixel_format, audience.encoding, self.settings, others
         )
         if exact:
@@ -423,6 +432,21 @@ class Session:
             box = Box(rectangle.x, rectangle.y, rectangle.width, rectangle.height)
             self.lossy.sent(box, is_lossy(rectangle), now)
         return FramebufferUpdate(rectangles + pixel_rectangles)
+
+    async def pointer_rectangles(self, box: Box, drawn: np.ndarray) -> list[Rectangle]:
+        """The drawn pointer's ``box``, encoded from ``drawn`` (its pixels with the pointer)
+        for this viewer alone."""
+        assert self.audience is not None  # joined while serving
+        rectangles = await self.builder.build(
+            drawn,
+            None,
+            [Box(0, 0, box.width, box.height)],
+            self.pixel_format,
+            self.audience.encoding,
+            self.settings,
+            False,
+        )
+        return [attrs.evolve(r, x=r.x + box.x, y=r.y + box.y) for r in rectangles]
 
     def copy_rectangles(self, copy: Move) -> list[Rectangle]:
         """CopyRect rectangles for ``copy`` (rfbproto 7.7.2); lossy pixels move with it."""

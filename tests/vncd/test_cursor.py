@@ -182,18 +182,20 @@ async def test_a_viewer_without_shapes_gets_the_pointer_in_its_pixels_only() -> 
         assert np.array_equal(picture[moved_to], blend(desktop.pixels[moved_to], cursor))
 
 
-def test_a_copy_that_takes_the_drawn_pointer_along_is_painted_over() -> None:
+def test_the_drawn_pointer_is_a_patch_and_a_copy_of_it_is_painted_over() -> None:
     bus = CursorBus(DemoSource((64, 48)))
     view = CursorView(bus, Wakeup())
     bus.join(view)
     bus._publish(CursorNews(ARROW, (10, 10)))
     pixels = np.zeros((48, 64, 4), np.uint8)
-    drawn = view.overlay(pixels, [Box(0, 0, 64, 48)])
-    assert drawn is not pixels and drawn[10, 10, :3].tolist() == [255, 255, 255]
-    assert view.overlay(pixels, [Box(40, 40, 8, 8)]) is pixels  # untouched: shared as it is
-    view.overlay(pixels, [Box(0, 0, 64, 48)])
+    box, drawn = view.pointer_patch(pixels, [Box(0, 0, 64, 48)])
+    height, width = ARROW.argb.shape
+    assert box == Box(10, 10, width, height) and drawn.shape == (height, width, 4)
+    assert drawn[0, 0, :3].tolist() == [255, 255, 255] and not pixels.any()
+    assert view.pointer_patch(pixels, [Box(40, 40, 8, 8)]) is None  # not in the update
+    view.pointer_patch(pixels, [Box(0, 0, 64, 48)])
     copy = Move(20, 0, (Box(20, 0, 44, 48),))
-    assert view.copied(copy) == [Box(30, 10, ARROW.argb.shape[1], ARROW.argb.shape[0])]
+    assert view.copied(copy) == [Box(30, 10, width, height)]
     assert view.copied(Move(0, 20, (Box(40, 20, 10, 10),))) == []
 
 

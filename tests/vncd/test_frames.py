@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import numpy as np
 import pytest
@@ -217,6 +217,39 @@ async def test_a_viewer_joining_after_unwatched_changes_sees_them(source, autoju
         await trio.sleep(1)
         frame, boxes = second.take_damage()
         assert boxes == [frame.box] and (frame.pixels[:4, :4] == 99).all()
+        nursery.cancel_scope.cancel()
+
+
+class LeavingSource(DamageSource):
+    """Runs ``leave`` as the bus next asks for damage: right after it took a report, before
+    its capture loop has looked at it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.leave: Callable[[], None] | None = None
+
+    async def wait_for_damage(self) -> list[Box]:
+        if self.leave is not None:
+            self.leave()
+            self.leave = None
+        return await super().wait_for_damage()
+
+
+async def test_damage_reported_just_before_the_last_viewer_left_is_not_lost(
+    autojump_clock,
+) -> None:
+    source = LeavingSource()
+    bus = FrameBus(source, run_sync=inline, max_fps=60)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(bus.run)
+        first = bus.subscribe(Wakeup())
+        await trio.sleep(1)
+        source.leave = lambda: bus.unsubscribe(first)
+        source.paint(Box(0, 0, 4, 4), 99)
+        await trio.sleep(1)
+        bus.subscribe(Wakeup())
+        await trio.sleep(1)
+        assert bus.latest is not None and (bus.latest.pixels[:4, :4] == 99).all()
         nursery.cancel_scope.cancel()
 
 
