@@ -1480,7 +1480,7 @@ measures each with the same client, built on `protocol`'s client role, which dec
 rectangle. Run it from the repository root:
 
 ```sh
-.venv/bin/python -m benchmarks.sidebyside     # or: just bench-side (about 8 minutes)
+.venv/bin/python -m benchmarks.sidebyside     # or: just bench-side (about 10 minutes)
 .venv/bin/python -m benchmarks.sidebyside --quick --only latency --servers vncd,x0vncserver
 ```
 
