@@ -18,13 +18,13 @@ buffer until the phase lets it speak.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Literal
 
 import attrs
 
 from ._buffer import ReceiveBuffer
+from ._common import NEED_DATA, _Sentinel
 from ._errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from ._events import ClipboardDropped, ConnectionClosed, Event, FramebufferUpdate
 from ._framebuffer import Framebuffer
@@ -54,20 +54,6 @@ from ._wire import (
     write,
 )
 from .encodings import Decoder, make_decoder
-
-
-class _Sentinel(enum.Enum):
-    NEED_DATA = "NEED_DATA"
-
-    def __repr__(self) -> str:
-        return self.value
-
-    __str__ = __repr__
-
-
-#: ``next_event()`` has nothing complete to return: feed more bytes (or act: it may be our
-#: turn to send).
-NEED_DATA = _Sentinel.NEED_DATA
 
 
 @attrs.frozen(slots=True)
@@ -195,6 +181,22 @@ class _Connection:
         self._bytes_sent += len(data)
         self._messages_sent += 1
         return data
+
+    def hand_over(self) -> bytes:
+        """During ``SECURITY_HANDLER``: the bytes received so far, which are the handler's
+        (see ``protocol.security``); from now on feed the handler until it is done."""
+        if self._state.phase is not Phase.SECURITY_HANDLER:
+            raise LocalProtocolError(f"nothing to hand over during {self.phase.name}")
+        return self._buffer.take(len(self._buffer))
+
+    def security_handled(self, trailing_data: bytes = b"") -> None:
+        """The security handler is done: SecurityResult comes next, and ``trailing_data``
+        (what the handler received beyond its last message) is the peer's."""
+        if self._state.phase is not Phase.SECURITY_HANDLER:
+            raise LocalProtocolError(f"no security handler runs during {self.phase.name}")
+        self._state = attrs.evolve(self._state, phase=Phase.SECURITY_RESULT)
+        if trailing_data:
+            self.receive_data(trailing_data)
 
     def _next_event(self) -> Event | Literal[_Sentinel.NEED_DATA]:
         while True:

@@ -15,6 +15,7 @@ from functools import reduce
 
 import attrs
 
+from ._common import Role
 from ._events import (
     Bell,
     ClientCutText,
@@ -54,17 +55,12 @@ from ._events import (
 )
 from ._pixelformat import PixelFormat
 from .encodings._registry import Encoding
-from .security import SecurityType
+from .security import HANDLERS, SecurityType
 
 Version = tuple[int, int]
 
 #: The one block of pseudo-encodings with positive numbers (IANA RFB registry: VMware).
 _VMWARE_PSEUDO_ENCODINGS = range(0x574D5600, 0x574D5700)
-
-
-class Role(enum.Enum):
-    CLIENT = "client"
-    SERVER = "server"
 
 
 class Phase(enum.Enum):
@@ -76,6 +72,9 @@ class Phase(enum.Enum):
     SECURITY_TYPE_CHOICE = enum.auto()
     VNC_AUTH_CHALLENGE = enum.auto()
     VNC_AUTH_RESPONSE = enum.auto()
+    #: A registered security handler runs (``security.HANDLERS``); the connection waits
+    #: until ``security_handled`` gives it the bytes that follow.
+    SECURITY_HANDLER = enum.auto()
     SECURITY_RESULT = enum.auto()
     CLIENT_INIT = enum.auto()
     SERVER_INIT = enum.auto()
@@ -215,6 +214,8 @@ def _after_security_type(security_type: int, version: Version) -> Phase:
         return Phase.SECURITY_RESULT if version >= (3, 8) else Phase.CLIENT_INIT
     if security_type == SecurityType.VNC_AUTH:
         return Phase.VNC_AUTH_CHALLENGE
+    if security_type in HANDLERS:
+        return Phase.SECURITY_HANDLER
     raise IllegalTransition(f"security type {security_type} is not implemented")
 
 

@@ -1,4 +1,5 @@
-"""The ``vncd`` command: run the server, check a configuration, write a password file.
+"""The ``vncd`` command: run the server, check a configuration, write a password file or a
+certificate.
 
 Mistakes a user can fix (a bad config, a port in use, no display) end in one
 ``vncd: error: ...`` line per problem, never a traceback; ``--log-level debug`` shows the
@@ -12,6 +13,8 @@ import errno
 import getpass
 import logging
 import os
+import socket
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -142,6 +145,21 @@ def _passwd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cert(args: argparse.Namespace) -> int:
+    from .certificate import write_self_signed
+
+    names = args.name or [socket.gethostname(), "localhost", "127.0.0.1", "::1"]
+    try:
+        certificate, key = write_self_signed(args.directory, list(dict.fromkeys(names)))
+    except (OSError, RuntimeError, subprocess.CalledProcessError) as error:
+        _error(f"cannot write the certificate: {error}")
+        return EXIT_FAILURE
+    print(f"# wrote {certificate} and {key} (mode 0600), for: {', '.join(names)}")
+    print("# in the configuration:")
+    print(f'[tls]\ncertificate = "{certificate.resolve()}"\nkey = "{key.resolve()}"')
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vncd",
@@ -200,6 +218,22 @@ def _parser() -> argparse.ArgumentParser:
         help="also set a second password that gives view-only sessions",
     )
     passwd.set_defaults(handler=_passwd)
+
+    cert = commands.add_parser(
+        "cert",
+        help="write a self-signed TLS certificate and key",
+        description="Write cert.pem and key.pem (mode 0600) into DIRECTORY: a self-signed "
+        "certificate for a first run with TLS (https://, wss://, VeNCrypt X509*); point [tls] "
+        "at them, and viewers at cert.pem as their CA (TigerVNC: -X509CA cert.pem).",
+    )
+    cert.add_argument("directory", type=Path, metavar="DIRECTORY", help="where to write them")
+    cert.add_argument(
+        "--name",
+        action="append",
+        help="a host name or IP address the certificate is for (repeatable; default: this "
+        "host's name, localhost, 127.0.0.1 and ::1)",
+    )
+    cert.set_defaults(handler=_cert)
     return parser
 
 

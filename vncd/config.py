@@ -20,10 +20,11 @@ import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from . import passwords
+from . import passwords, serverkey
 from .policy import INPUT_MODES, SHARING_MODES
 from .resize import RESIZE_POLICIES
 from .transports import MODES, is_loopback, parse_origin, server_context
+from .vencrypt import TYPE_NAMES, needs_of
 
 SOURCE_KINDS = ("auto", "demo", "x11", "xvfb")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -119,6 +120,27 @@ def _origins(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _security_types(value: Any) -> tuple[str, ...]:
+    allowed = ", ".join(map(_toml, TYPE_NAMES))
+    if not isinstance(value, list):
+        raise ValueError(f"must be a list of security types from {allowed}")
+    for item in value:
+        if item not in TYPE_NAMES:
+            raise ValueError(f"{_toml(item)} is not a security type (known: {allowed})")
+    if len(set(value)) != len(value):
+        raise ValueError("names a security type twice")
+    return tuple(value)
+
+
+def _users(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(
+        isinstance(name, str) and isinstance(password, str) and password
+        for name, password in value.items()
+    ):
+        raise ValueError('must be a table of user = "password" (non-empty passwords)')
+    return dict(value)
+
+
 def _setting(default: Any, check: Check) -> Any:
     return attrs.field(default=default, metadata={"check": check})
 
@@ -175,6 +197,12 @@ class LimitsConfig:
 
     max_cut_text: int = _setting(1 << 20, _integer(0, 64 << 20, " (bytes, at most 64 MiB)"))
     max_encodings: int = _setting(1024, _integer(1, 65535))
+    handshake_seconds: int = _setting(10, _integer(1, 300, " (seconds)"))
+    max_unauthenticated: int = _setting(32, _integer(1, 1000))
+    max_unauthenticated_per_address: int = _setting(8, _integer(1, 1000))
+    auth_failures: int = _setting(5, _integer(1, 1000))
+    auth_backoff_seconds: int = _setting(10, _integer(1, 3600, " (seconds)"))
+    auth_backoff_max_seconds: int = _setting(30, _integer(1, 86400, " (seconds)"))
 
 
 @attrs.frozen
@@ -223,7 +251,21 @@ class ViewersConfig:
     view_only: bool = _setting(False, _boolean)
 
 
-_SECRETS = {"password", "view_only_password"}
+@attrs.frozen
+class SecurityConfig:
+    """[security]: what vncd refuses to do unless told."""
+
+    allow_unauthenticated_remote: bool = _setting(False, _boolean)
+    #: The RSA-AES server key (PEM); "" = serverkey.default_path(). Made on first use.
+    rsa_key: str = _setting("", _text)
+    #: What plain-TCP viewers are offered, in order (vncd.vencrypt.TYPE_NAMES); () = the
+    #: automatic offer (VNC authentication with a password, else None).
+    types: tuple[str, ...] = _setting((), _security_types)
+    #: Plain's users (VeNCrypt Plain, TLSPlain, X509Plain): name → password.
+    users: Mapping[str, str] = _setting({}, _users)
+
+
+_SECRETS = {"password", "view_only_password", "users"}
 
 
 @attrs.frozen
@@ -240,6 +282,7 @@ class Config:
     websocket: WebSocketConfig = attrs.field(factory=WebSocketConfig)
     tls: TlsConfig = attrs.field(factory=TlsConfig)
     viewers: ViewersConfig = attrs.field(factory=ViewersConfig)
+    security: SecurityConfig = attrs.field(factory=SecurityConfig)
 
     def resolved_passwords(self) -> tuple[str, str]:
         """(full-access password, view-only password), "" when unset; reads password_file."""
@@ -256,6 +299,10 @@ class Config:
         if not full:
             raise ConfigError([f"{where}: the file holds an empty password"])
         return full, view_only
+
+    def rsa_key_path(self) -> Path:
+        """Where the RSA-AES server key is kept (generated there on first use)."""
+        return Path(self.security.rsa_key) if self.security.rsa_key else serverkey.default_path()
 
     def tls_context(self) -> ssl.SSLContext | None:
         """The server's TLS context from [tls] (reads the files); None when not configured."""
@@ -291,6 +338,11 @@ class Config:
             found.append(
                 'websocket.allowed_origins = ["*"] and no password: any web page open in a '
                 "browser that can reach this port can control the desktop"
+            )
+        if "Plain" in self.security.types:
+            found.append(
+                'security.types includes "Plain": user names and passwords cross the network '
+                'unencrypted; "X509Plain" carries them inside TLS'
             )
         viewers = self.viewers
         if viewers.takeover_idle_seconds and viewers.input != "single-controller":
@@ -343,6 +395,7 @@ def _make_converter() -> cattrs.Converter:
         WebSocketConfig,
         TlsConfig,
         ViewersConfig,
+        SecurityConfig,
     )
     for section in sections:
         hooks = {
@@ -443,13 +496,75 @@ def _size_checks(config: Config) -> list[str]:
     ]
 
 
+def _limit_checks(config: Config) -> list[str]:
+    limits = config.limits
+    if limits.auth_backoff_max_seconds < limits.auth_backoff_seconds:
+        return [
+            f"limits.auth_backoff_max_seconds = {limits.auth_backoff_max_seconds}: less than "
+            f"limits.auth_backoff_seconds = {limits.auth_backoff_seconds} (the first block)"
+        ]
+    return []
+
+
+def _exposure_checks(config: Config) -> list[str]:
+    """No authentication on a non-loopback address only when the config says so."""
+    server = config.server
+    if server.password or server.password_file or is_loopback(server.host):
+        return []
+    if config.security.allow_unauthenticated_remote:
+        return []
+    return [
+        f"server.host = {_toml(server.host)} with no password: anyone who can reach this "
+        "port could control the desktop, so vncd refuses to start; set server.password (or "
+        'password_file), listen on "127.0.0.1", or set [security] '
+        "allow_unauthenticated_remote = true to allow it"
+    ]
+
+
 def _cross_checks(config: Config) -> list[str]:
     return [
+        *_exposure_checks(config),
+        *_limit_checks(config),
         *_password_checks(config),
         *_web_checks(config),
         *_tls_checks(config),
         *_size_checks(config),
+        *_rsa_key_checks(config),
+        *_security_type_checks(config),
     ]
+
+
+def _rsa_key_checks(config: Config) -> list[str]:
+    """A key file that exists must hold a usable key (a missing one is generated); without
+    a password RSA-AES is not offered and the key is not read."""
+    path = config.rsa_key_path()
+    if not (config.server.password or config.server.password_file) or not path.exists():
+        return []
+    try:
+        serverkey.read_key(path)
+    except (OSError, ValueError) as error:
+        return [f"security.rsa_key = {_toml(str(path))}: {error}"]
+    return []
+
+
+def _security_type_checks(config: Config) -> list[str]:
+    """Each type offered has what it needs: a certificate, a password, users."""
+    server, names = config.server, config.security.types
+    missing = {
+        "certificate": (not config.tls.certificate, "a [tls] certificate and key"),
+        "password": (
+            not (server.password or server.password_file),
+            "server.password (or password_file)",
+        ),
+        "users": (not config.security.users, "[security] users"),
+    }
+    problems = []
+    for name in names:
+        for need in needs_of(name):
+            absent, what = missing[need]
+            if absent:
+                problems.append(f"security.types = {_toml(list(names))}: {name} needs {what}")
+    return problems
 
 
 #: Settings that name files or directories: relative paths are relative to the config file.
@@ -458,6 +573,7 @@ _PATH_SETTINGS = (
     ("http", "web_root"),
     ("tls", "certificate"),
     ("tls", "key"),
+    ("security", "rsa_key"),
 )
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
+import math
 import os
 from typing import TYPE_CHECKING
 
 import attrs
+import trio
 
 from protocol import (
     BGRX,
@@ -22,9 +25,12 @@ from protocol import (
 from protocol.security import SecurityType
 from protocol.security.vncauth import check_response
 
+from . import rsaaes, vencrypt
 from .channel import Channel, Refused
+from .guard import Guard
 from .hub import Access, Hub
 from .policy import decide_sharing
+from .transports import WebSocketStream
 
 if TYPE_CHECKING:
     from .session import Session
@@ -47,14 +53,32 @@ async def admit(channel: Channel, hub: Hub, session: Session) -> Admission:
         await channel.send(HandshakeFailed("too many connections"))
         raise Refused("too many connections")
     security = SecurityType.VNC_AUTH if hub.access.password else SecurityType.NONE
-    await channel.send(SecurityTypes((security,)))
+    address = session.slot.address
+    if security == SecurityType.VNC_AUTH and (refusal := blocked(hub.guard, address)):
+        await channel.send(HandshakeFailed(refusal))  # 7.1.2: no types, and the reason
+        raise Refused(refusal)
+    await channel.send(
+        SecurityTypes(
+            configured_types(channel, hub.access) or offered_types(channel, hub.access, security)
+        )
+    )
+    chosen = security
     if channel.conn.version >= (3, 7):
-        await channel.expect(SecurityTypeChosen)
+        chosen = (await channel.expect(SecurityTypeChosen)).type
     view_only = hub.viewers.view_only
-    if security == SecurityType.VNC_AUTH:
-        view_only = await authenticate(channel, hub.access) or view_only
+    if chosen == SecurityType.VENCRYPT:
+        view_only = (
+            await authenticate_vencrypt(channel, hub.access, hub.guard, address) or view_only
+        )
+    elif chosen in rsaaes.OFFER:
+        view_only = (
+            await authenticate_rsa_aes(channel, hub.access, hub.guard, address, chosen) or view_only
+        )
+    elif chosen == SecurityType.VNC_AUTH:
+        view_only = await authenticate(channel, hub.access, hub.guard, address) or view_only
     elif channel.conn.version >= (3, 8):
         await channel.send(SecurityResult(ok=True))
+    session.slot.release()  # authenticated: no longer counted among the pending
     client_init = await channel.expect(ClientInit)
     session.exclusive = join(hub, session, client_init.shared)
     size = hub.source.size
@@ -84,20 +108,106 @@ def join(hub: Hub, session: Session, asked_shared: bool) -> bool:
     return decision.exclusive
 
 
-async def authenticate(channel: Channel, access: Access) -> bool:
+def blocked(guard: Guard, address: str) -> str:
+    """Why ``address`` may not try a password now ("" when it may)."""
+    seconds = guard.blocked_for(address, trio.current_time())
+    if not seconds:
+        return ""
+    return (
+        f"too many failed authentications from {address or 'this address'}: "
+        f"try again in {math.ceil(seconds)} s"
+    )
+
+
+async def refuse_if_blocked(channel: Channel, guard: Guard, address: str) -> None:
+    """A secret that arrives while its address is blocked (other connections from it failed
+    meanwhile) is refused unchecked."""
+    if refusal := blocked(guard, address):
+        await channel.send(SecurityResult(ok=False, reason=refusal))  # 7.1.3 (3.8: reason)
+        raise Refused(refusal)
+
+
+async def conclude(channel: Channel, guard: Guard, address: str, ok: bool, who: str = "") -> None:
+    """The SecurityResult of a checked secret; a wrong one counts towards the address's
+    back-off (``who``, e.g. the user name, goes to the log only)."""
+    if not ok:
+        reason = "authentication failed"
+        if block := guard.failed(address, trio.current_time()):
+            reason += f"; too many failures: this address must wait {math.ceil(block)} s"
+        await channel.send(SecurityResult(ok=False, reason=reason))
+        raise Refused(f"{reason} ({who})" if who else reason)
+    guard.succeeded(address)
+    await channel.send(SecurityResult(ok=True))
+
+
+async def authenticate(channel: Channel, access: Access, guard: Guard, address: str) -> bool:
     """VNC authentication (7.2.2): the full password, or the view-only one; returns whether
     the session is view-only."""
     challenge = os.urandom(16)
     await channel.send(VncAuthChallenge(challenge))
     response = (await channel.expect(VncAuthResponse)).response
-    if check_response(challenge, response, access.password):
-        view_only = False
-    elif access.view_only_password and check_response(
-        challenge, response, access.view_only_password
-    ):
-        view_only = True
+    await refuse_if_blocked(channel, guard, address)
+    full = check_response(challenge, response, access.password)
+    view = not full and bool(access.view_only_password)
+    view = view and check_response(challenge, response, access.view_only_password)
+    await conclude(channel, guard, address, full or view)
+    return view
+
+
+def offered_types(channel: Channel, access: Access, security: SecurityType) -> tuple[int, ...]:
+    """VNC authentication, and RSA-AES beside it when there is a server key and the viewer
+    speaks 3.8 (3.3 carries one type; 3.7's SecurityResult has no reason). noVNC takes the
+    first type in the list that it knows, so a browser (WebSocket) gets RSA-AES first; a
+    native viewer sees VNC authentication first, as before."""
+    if security != SecurityType.VNC_AUTH or access.rsa_key is None:
+        return (security,)
+    if channel.conn.version is None or channel.conn.version < (3, 8):
+        return (security,)
+    if isinstance(channel.stream, WebSocketStream):
+        return (*rsaaes.OFFER, security)
+    return (security, *rsaaes.OFFER)
+
+
+async def authenticate_rsa_aes(
+    channel: Channel, access: Access, guard: Guard, address: str, security_type: int
+) -> bool:
+    """RSA-AES (vncd.rsaaes) in password-only mode against the VNC passwords; returns whether
+    the session is view-only. The password arrives whole inside the encrypted channel and is
+    compared whole (not cut to VNC authentication's 8 characters). Username+password mode
+    waits for a users file."""
+    assert access.rsa_key is not None
+    credentials = await rsaaes.run(channel, access.rsa_key, security_type)
+    typed = credentials.password.encode()
+    await refuse_if_blocked(channel, guard, address)
+    full = hmac.compare_digest(typed, access.password.encode())
+    view = not full and bool(access.view_only_password)
+    view = view and hmac.compare_digest(typed, access.view_only_password.encode())
+    await conclude(channel, guard, address, full or view)
+    return view
+
+
+def configured_types(channel: Channel, access: Access) -> tuple[int, ...]:
+    """``[security] types`` for a viewer that may choose (3.7+); () = the automatic offer.
+    Not VeNCrypt on a WebSocket: a browser is inside TLS already, and noVNC, which takes the
+    first type it knows, would pick VeNCrypt and fail on its X509/TLS subtypes."""
+    if channel.conn.version is None or channel.conn.version < (3, 7):
+        return ()
+    if isinstance(channel.stream, WebSocketStream):
+        return tuple(kind for kind in access.security_types if kind != SecurityType.VENCRYPT)
+    return access.security_types
+
+
+async def authenticate_vencrypt(
+    channel: Channel, access: Access, guard: Guard, address: str
+) -> bool:
+    """VeNCrypt (vncd.vencrypt): TLS on the stream, then the inner check; its SecurityResult
+    and back-off as for VNC authentication. Returns whether the session is view-only."""
+    outcome = await vencrypt.run(channel, access)
+    if outcome.checked:
+        await refuse_if_blocked(channel, guard, address)
+    if outcome.checked or not outcome.ok:
+        who = f"user {outcome.user!r}" if outcome.user else ""
+        await conclude(channel, guard, address, outcome.ok, who)
     else:
-        await channel.send(SecurityResult(ok=False, reason="authentication failed"))
-        raise Refused("authentication failed")
-    await channel.send(SecurityResult(ok=True))
-    return view_only
+        await channel.send(SecurityResult(ok=True))  # nothing was checked (TLSNone, X509None)
+    return outcome.view_only

@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
+from Crypto.PublicKey import RSA
 
 from .clipboard import ClipboardBus
 from .cursor import CursorBus
 from .frames import FrameBus
+from .guard import Guard
 from .notices import NoticeBus
 from .policy import InputControl, ViewerPolicy
 from .refresh import REFRESH_DELAY
@@ -23,6 +25,7 @@ from .updates import Audience, SharedEncodings, WorkerEncoders
 if TYPE_CHECKING:
     from .input import InputState
     from .session import Session
+    from .vencrypt import VeNCryptSetup
 
 
 @attrs.frozen
@@ -34,6 +37,15 @@ class Access:
     max_connections: int = 64
     max_cut_text: int = 1 << 20
     max_encodings: int = 1024
+    #: A viewer must finish the handshake within this time, so idle half-open connections
+    #: cannot hold connection slots.
+    handshake_seconds: float = 10.0
+    #: The server's key for the RSA-AES types (offered only with a password and a key).
+    rsa_key: RSA.RsaKey | None = None
+    #: [security] types as numbers, in order; () = the automatic offer (vncd.handshake).
+    security_types: tuple[int, ...] = ()
+    #: VeNCrypt's subtypes and TLS contexts, when type 19 is among ``security_types``.
+    vencrypt: VeNCryptSetup | None = None
 
 
 @attrs.define
@@ -57,6 +69,8 @@ class Hub:
         lambda hub: InputControl.for_policy(hub.viewers), takes_self=True
     )
     sessions: set[Session] = attrs.Factory(set)
+    #: Back-off after failed authentications, slots for pending connections (vncd.guard).
+    guard: Guard = attrs.Factory(Guard)
     #: Who may resize the desktop, how far, and who last did ([source] resize, max_size).
     resize: DesktopResize = attrs.Factory(DesktopResize)
     #: Runs big encodes off the Trio thread (tests run them inline, so that the autojump

@@ -1,21 +1,13 @@
-"""Security types (rfbproto 7.1.2, 7.2): their numbers and the per-type helpers.
+"""Security types (rfbproto 7.1.2, 7.2): their numbers, the handlers and per-type helpers.
 
-The connections carry the security handshake messages; the cryptography and the decision
+The connections carry the None and VNC authentication messages themselves; other types are
+handlers registered in ``HANDLERS`` (see ``_registry``). The cryptography and the decision
 (is this password right?) belong to the application, through the helpers here.
 """
 
 from __future__ import annotations
 
-import enum
+from . import rsaaes, vencrypt, vncauth
+from ._registry import HANDLERS, SecurityType, register_handler
 
-from . import vncauth
-
-
-class SecurityType(enum.IntEnum):
-    """The security types this package can take a connection through (rfbproto 7.2)."""
-
-    NONE = 1
-    VNC_AUTH = 2
-
-
-__all__ = ["SecurityType", "vncauth"]
+__all__ = ["HANDLERS", "SecurityType", "register_handler", "rsaaes", "vencrypt", "vncauth"]

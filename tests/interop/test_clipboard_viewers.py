@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from protocol import ClientCutText, ServerCutText
-from protocol.clipboard import ClipboardProvide, provided_text
+from protocol.clipboard import ClipboardCaps, ClipboardProvide, provided_text
 from tests.requirements import program_path, require_programs
 from tests.vncd._xvfb import wait_for
 from tests.vncd.xclipboard import clipboard_bytes, copied
@@ -67,6 +67,14 @@ def test_tigervnc_viewer_exchanges_non_latin_text(xvfb: str, server: VncdProcess
         tigervnc_viewer(tap.port, SIZE, "-ViewOnly=0") as viewer,
     ):
         wait_for(lambda: viewer.window() is not None, "the viewer's window", timeout=20)
+        # Until our caps reach it the viewer may only use classic (Latin-1) cut text.
+        wait_for(
+            lambda: any(
+                isinstance(m.event, ClipboardCaps) and not m.from_viewer
+                for m in tap.only_recording().messages
+            ),
+            "vncd's clipboard caps at the viewer",
+        )
         subprocess.run(
             ["xdotool", "search", "--name", "TigerVNC", "windowfocus"],
             env={**os.environ, "DISPLAY": viewer.display},

@@ -257,10 +257,10 @@ def test_client_may_not_choose_an_unoffered_type() -> None:
 
 def test_offered_but_unimplemented_type_cannot_be_chosen() -> None:
     server, client = at_security_types((3, 8))
-    client.receive_data(server.send(SecurityTypes((1, 19))))
-    assert client.next_event() == SecurityTypes((1, 19))
-    with pytest.raises(LocalProtocolError, match="security type 19 is not implemented"):
-        client.send(SecurityTypeChosen(19))
+    client.receive_data(server.send(SecurityTypes((1, 30))))
+    assert client.next_event() == SecurityTypes((1, 30))
+    with pytest.raises(LocalProtocolError, match="security type 30 is not implemented"):
+        client.send(SecurityTypeChosen(30))
 
 
 def test_version_3_3_carries_exactly_one_supported_type() -> None:

@@ -85,10 +85,19 @@ def test_check_defaults_to_etc_vncd_toml_or_builtin(tmp_path: Path) -> None:
 
 def test_check_warns_on_stderr(tmp_path: Path) -> None:
     config = tmp_path / "vncd.toml"
-    config.write_text('[server]\nhost = "0.0.0.0"\n')
+    config.write_text(
+        '[server]\nhost = "0.0.0.0"\n[security]\nallow_unauthenticated_remote = true\n'
+    )
     result = vncd("check", str(config))
     assert result.returncode == 0
     assert result.stderr.startswith('vncd: warning: server.host = "0.0.0.0" and no password')
+
+
+def test_run_refuses_no_password_on_a_remote_address(tmp_path: Path) -> None:
+    """Secure default: exit status 2 before anything listens, one line saying how to allow it."""
+    result = vncd("run", "--host", "0.0.0.0", "--port", "0", "--source", "demo", cwd=tmp_path)
+    [line] = assert_clean_errors(result, 1)
+    assert "allow_unauthenticated_remote = true" in line
 
 
 def test_check_bad_file_gives_one_line_per_problem(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from vncd.config import (
     HttpConfig,
     LimitsConfig,
     LogConfig,
+    SecurityConfig,
     ServerConfig,
     SourceConfig,
     TlsConfig,
@@ -89,6 +90,12 @@ def test_every_key_can_be_set(tmp_path: Path) -> None:
         [limits]
         max_cut_text = 0
         max_encodings = 65535
+        handshake_seconds = 300
+        max_unauthenticated = 1000
+        max_unauthenticated_per_address = 1
+        auth_failures = 1000
+        auth_backoff_seconds = 1
+        auth_backoff_max_seconds = 86400
         [log]
         level = "debug"
         [http]
@@ -107,6 +114,8 @@ def test_every_key_can_be_set(tmp_path: Path) -> None:
         idle_timeout_seconds = 1
         max_session_seconds = 604800
         view_only = true
+        [security]
+        allow_unauthenticated_remote = true
         """,
         "test.toml",
     )
@@ -115,12 +124,13 @@ def test_every_key_can_be_set(tmp_path: Path) -> None:
         SourceConfig("xvfb", ":3", (16, 8192), "", "first", (16, 8192)),
         CaptureConfig(240),
         EncodingsConfig(h264=True, lossless_refresh_ms=0),
-        LimitsConfig(0, 65535),
+        LimitsConfig(0, 65535, 300, 1000, 1, 1000, 1, 86400),
         LogConfig("debug"),
         HttpConfig(str(tmp_path)),
         WebSocketConfig(("https://example.com", "http://[::1]:8080", "*"), 134217728, 0),
         TlsConfig(str(certificate), str(key)),
         ViewersConfig("single-controller", 604800, "refuse-new", 1, 604800, True),
+        SecurityConfig(allow_unauthenticated_remote=True),
     )
     assert config.resolved_passwords() == ("secret", "look")
     assert config.tls_context() is not None
@@ -173,6 +183,12 @@ BAD_VALUES = [
     ("limits", "max_cut_text", "67108865", "must be an integer 0..67108864"),
     ("limits", "max_encodings", "0", "must be an integer 1..65535"),
     ("limits", "max_encodings", "65536", "must be an integer 1..65535"),
+    ("limits", "handshake_seconds", "0", "must be an integer 1..300 (seconds)"),
+    ("limits", "max_unauthenticated", "0", "must be an integer 1..1000"),
+    ("limits", "max_unauthenticated_per_address", "1001", "must be an integer 1..1000"),
+    ("limits", "auth_failures", "0", "must be an integer 1..1000"),
+    ("limits", "auth_backoff_seconds", "3601", "must be an integer 1..3600 (seconds)"),
+    ("limits", "auth_backoff_max_seconds", '"30"', "must be an integer 1..86400 (seconds)"),
     ("log", "level", '"INFO"', 'must be one of "debug", "info", "warning", "error"'),
     ("log", "level", '"verbose"', 'must be one of "debug", "info", "warning", "error"'),
     ("http", "web_root", "false", "must be a string"),
@@ -198,6 +214,11 @@ BAD_VALUES = [
     ("viewers", "idle_timeout_seconds", "604801", "must be an integer 0..604800 (seconds"),
     ("viewers", "max_session_seconds", '"1h"', "must be an integer 0..604800 (seconds; 0 = unl"),
     ("viewers", "view_only", '"yes"', "must be true or false"),
+    ("security", "allow_unauthenticated_remote", "1", "must be true or false"),
+    ("security", "rsa_key", "true", "must be a string"),
+    ("security", "types", '["X509Vnc", "Bogus"]', '"Bogus" is not a security type (known: '),
+    ("security", "types", '["TLSNone", "TLSNone"]', "names a security type twice"),
+    ("security", "users", '{anne = ""}', 'must be a table of user = "password"'),
 ]
 
 
@@ -236,7 +257,7 @@ def test_unknown_section_and_stray_top_level_key() -> None:
     assert problems_of("[sever]\nport = 1\n") == [
         "test.toml: sever: unknown section "
         "(known sections: server, source, capture, encodings, limits, log, http, websocket, tls, "
-        "viewers)"
+        "viewers, security)"
     ]
     [problem] = problems_of("port = 1\n")
     assert problem.startswith("test.toml: port: unknown key outside any section")
@@ -295,13 +316,39 @@ def test_view_only_password_needs_a_password() -> None:
     assert problem.startswith("test.toml: server.view_only_password: needs server.password")
 
 
+def test_no_password_on_a_remote_address_must_be_allowed() -> None:
+    [problem] = problems_of('[server]\nhost = "0.0.0.0"\n')
+    assert problem == (
+        'test.toml: server.host = "0.0.0.0" with no password: anyone who can reach this port '
+        "could control the desktop, so vncd refuses to start; set server.password (or "
+        'password_file), listen on "127.0.0.1", or set [security] '
+        "allow_unauthenticated_remote = true to allow it"
+    )
+    parse_config('[server]\nhost = "localhost"\n', "test.toml")
+    parse_config('[server]\nhost = "::"\npassword = "s"\n', "test.toml")
+    allowed = '[server]\nhost = "::"\n[security]\nallow_unauthenticated_remote = true\n'
+    parse_config(allowed, "test.toml")
+    # --host on the command line is checked the same way.
+    [problem] = problems_of("", overrides={"server.host": "0.0.0.0"})
+    assert "allow_unauthenticated_remote" in problem
+
+
+def test_the_longest_back_off_is_at_least_the_first() -> None:
+    [problem] = problems_of("[limits]\nauth_backoff_seconds = 60\n")
+    assert problem == (
+        "test.toml: limits.auth_backoff_max_seconds = 30: less than "
+        "limits.auth_backoff_seconds = 60 (the first block)"
+    )
+
+
 def test_warnings() -> None:
     long = parse_config('[server]\npassword = "123456789"\n', "test.toml")
     assert long.warnings() == [
         "server.password has 9 characters; VNC authentication uses only the first 8"
     ]
     assert parse_config('[server]\nhost = "::1"\n', "test.toml").warnings() == []
-    [exposed] = parse_config('[server]\nhost = "0.0.0.0"\n', "test.toml").warnings()
+    exposed_text = '[server]\nhost = "0.0.0.0"\n[security]\nallow_unauthenticated_remote = true\n'
+    [exposed] = parse_config(exposed_text, "test.toml").warnings()
     assert exposed.startswith('server.host = "0.0.0.0" and no password')
     guarded = '[server]\nhost = "0.0.0.0"\npassword = "secret"\n'
     assert parse_config(guarded, "test.toml").warnings() == []
@@ -456,3 +503,27 @@ def test_geometry_must_fit_max_size_when_viewers_may_resize(kind: str) -> None:
     parse_config(text + 'resize = "none"\n', "test.toml")
     parse_config(text + 'max_size = "4096x2160"\n', "test.toml")
     parse_config(text.replace(kind, "x11"), "test.toml")
+
+
+def test_security_types_need_what_they_use() -> None:
+    assert problems_of('[security]\ntypes = ["X509Vnc", "TLSPlain", "TLSNone"]\n') == [
+        'test.toml: security.types = ["X509Vnc", "TLSPlain", "TLSNone"]: X509Vnc needs a '
+        "[tls] certificate and key",
+        'test.toml: security.types = ["X509Vnc", "TLSPlain", "TLSNone"]: X509Vnc needs '
+        "server.password (or password_file)",
+        'test.toml: security.types = ["X509Vnc", "TLSPlain", "TLSNone"]: TLSPlain needs '
+        "[security] users",
+    ]
+
+
+def test_security_users_are_hidden() -> None:
+    text = '[security]\ntypes = ["TLSPlain"]\nusers = {anne = "annes-pw"}\n'
+    shown = parse_config(text, "test.toml").to_toml()
+    assert 'users = "********"  # hidden' in shown
+    assert "annes-pw" not in shown
+
+
+def test_plain_without_tls_is_warned_about() -> None:
+    text = '[security]\ntypes = ["Plain"]\nusers = {anne = "annes-pw"}\n'
+    [warning] = parse_config(text, "test.toml").warnings()
+    assert warning.startswith('security.types includes "Plain": user names and passwords')

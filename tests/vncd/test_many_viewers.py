@@ -68,13 +68,15 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """A private Xvfb served by `vncd run` (x11 source, default settings: 60 updates/s at
-    most, 64 connections)."""
+    most, 64 connections; but the crowd connects from one address all at once, so 64 may
+    wait to authenticate, not 8)."""
     require_programs("Xvfb", "xwd")
     with (
         private_xvfb(WIDTH, HEIGHT) as display,
         vncd_launcher(tmp_path_factory.mktemp("many")) as start,
     ):
-        yield Served(display, start(x11_source(display)))
+        crowd = "[limits]\nmax_unauthenticated = 64\nmax_unauthenticated_per_address = 64\n"
+        yield Served(display, start(crowd + x11_source(display)))
 
 
 @attrs.frozen

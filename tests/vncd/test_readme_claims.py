@@ -111,7 +111,8 @@ async def test_host_ipv6_any_serves_ipv6_only(tmp_path: Path) -> None:
     IPV6_V6ONLY): a viewer reaches it at ::1, not at 127.0.0.1."""
     if not has_ipv6_loopback():
         unavailable("this machine has no IPv6 loopback (::1)")
-    server = VncdProcess(tmp_path / "vncd", DEMO, host="::")
+    allowed = "[security]\nallow_unauthenticated_remote = true\n"
+    server = VncdProcess(tmp_path / "vncd", DEMO + allowed, host="::")
     await trio.to_thread.run_sync(server.start)
     try:
         stream = await trio.open_tcp_stream("::1", server.port)

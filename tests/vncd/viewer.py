@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import os
+
 import trio
+from Crypto.PublicKey import RSA
 
 from protocol import (
     NEED_DATA,
@@ -23,7 +27,15 @@ from protocol import (
     VncAuthResponse,
 )
 from protocol._framebuffer import Framebuffer
+from protocol.security.rsaaes import ClientHandshake, Credentials, RsaAesType, encrypts_session
 from protocol.security.vncauth import encrypt_challenge
+from vncd.rsaaes import EncryptedStream
+
+
+@functools.cache
+def client_key() -> RSA.RsaKey:
+    """One RSA key for every test viewer (1024 bits, the smallest servers accept: quick)."""
+    return RSA.generate(1024)
 
 
 class Viewer:
@@ -53,20 +65,24 @@ class Viewer:
         version: tuple[int, int] = (3, 8),
         shared: bool = True,
         encodings: tuple[int, ...] = (0,),
+        security: int | None = None,
     ) -> SecurityResult | ServerInit:
-        """Run the handshake; returns ServerInit, or the failing SecurityResult."""
+        """Run the handshake with ``security`` (default: the server's first type); returns
+        ServerInit, or the failing SecurityResult."""
         assert isinstance(await self.next_event(), ProtocolVersion)
         await self.send(ProtocolVersion(*version))
         offer = await self.next_event()
         assert isinstance(offer, SecurityTypes), offer
-        chosen = offer.types[0]
+        chosen = offer.types[0] if security is None else security
         if version >= (3, 7):
             await self.send(SecurityTypeChosen(chosen))
+        if chosen in set(RsaAesType):
+            await self.rsa_aes(chosen, password)
         if chosen == 2:
             challenge = await self.next_event()
             assert isinstance(challenge, VncAuthChallenge)
             await self.send(VncAuthResponse(encrypt_challenge(challenge.challenge, password)))
-        if chosen == 2 or version >= (3, 8):
+        if chosen != 1 or version >= (3, 8):
             result = await self.next_event()
             assert isinstance(result, SecurityResult)
             if not result.ok:
@@ -78,6 +94,26 @@ class Viewer:
         self.framebuffer = Framebuffer.blank(server_init.width, server_init.height)
         await self.send(SetEncodings(encodings))
         return server_init
+
+    async def rsa_aes(self, security_type: int, password: str) -> None:
+        """Run an RSA-AES handler over the stream while the connection waits."""
+        handshake = ClientHandshake(
+            security_type, client_key(), os.urandom, Credentials("", password)
+        )
+        data = self.conn.hand_over()
+        while True:
+            if answer := handshake.receive_data(data):
+                await self.stream.send_all(answer)
+            if handshake.done:
+                break
+            data = await self.stream.receive_some(65536)
+            assert data, "closed during the RSA-AES handshake"
+        trailing = handshake.trailing_data
+        if encrypts_session(security_type):  # RA2, RA2_256: the rest is encrypted too
+            self.stream = EncryptedStream(self.stream, handshake.framing)
+            self.stream.feed(trailing)
+            trailing = b""
+        self.conn.security_handled(trailing)
 
     async def request(self, incremental: bool = True) -> None:
         width, height = self.framebuffer.width, self.framebuffer.height

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import Callable
 
 import attrs
 import trio
@@ -68,11 +69,17 @@ class Transports:
 
 
 async def serve_connection(
-    stream: trio.abc.Stream, transports: Transports, peer: str, run_rfb: RunRfb
+    stream: trio.abc.Stream,
+    transports: Transports,
+    peer: str,
+    run_rfb: RunRfb,
+    on_web: Callable[[], None] = lambda: None,
 ) -> None:
     """Serve one accepted connection with whatever its first bytes ask for; ``run_rfb`` runs
-    an RFB session over a stream. Returns when the connection is done; closes what it
-    wrapped (the caller closes ``stream``)."""
+    an RFB session over a stream, ``on_web`` is called once it turns out to be a browser's
+    HTTP connection (its requests may come and go for a while, and most of them are not
+    RFB). Returns when the connection is done; closes what it wrapped (the caller closes
+    ``stream``)."""
     if transports.mode == "rfb":
         await run_rfb(stream, peer)
         return
@@ -97,12 +104,12 @@ async def serve_connection(
             return
         try:
             sniffed = await sniff(tls, window)
-            await _serve_detected(tls, sniffed, transports, peer, True, run_rfb)
+            await _serve_detected(tls, sniffed, transports, peer, True, run_rfb, on_web)
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(1):
                 await tls.aclose()  # close_notify, when the peer still listens
     else:
-        await _serve_detected(stream, sniffed, transports, peer, False, run_rfb)
+        await _serve_detected(stream, sniffed, transports, peer, False, run_rfb, on_web)
 
 
 def peer_host(stream: trio.abc.Stream) -> str:
@@ -120,6 +127,7 @@ async def _serve_detected(
     peer: str,
     secure: bool,
     run_rfb: RunRfb,
+    on_web: Callable[[], None],
 ) -> None:
     """Serve a (possibly decrypted) stream whose first bytes were ``sniffed``; they are
     replayed to whoever serves it."""
@@ -128,6 +136,7 @@ async def _serve_detected(
         log.debug("%s: closed before sending anything", peer)
     elif kind is Kind.HTTP or (transports.mode == "websocket" and kind is not Kind.SILENT):
         # In "websocket" mode anything is HTTP, and h11 answers garbage with 400.
+        on_web()
         web = HttpConnection(replayed, transports.web, transports.websocket, secure, peer, run_rfb)
         await web.serve()
     elif transports.mode == "websocket":
