@@ -138,10 +138,12 @@ async def test_positions_are_asked_for_only_while_a_viewer_needs_them() -> None:
     desktop = PointerDesktop()
     async with running_hub(desktop) as harness:
         shapes_only = await connect(harness, Encoding.RAW, Encoding.CURSOR_WITH_ALPHA)
+        drawn = await connect(harness, Encoding.RAW)  # its pointer is drawn in: no polling
         await shapes_only.full_update()
+        await drawn.full_update()
         desktop.polls.clear()
         await trio.sleep(1)
-        assert set(desktop.polls) <= {None}, "polled for a viewer that draws its own pointer"
+        assert set(desktop.polls) <= {None}, "polled for viewers that list no position"
 
         positions = await connect(harness, Encoding.RAW, Encoding.CURSOR, Encoding.POINTER_POS)
         await positions.full_update()
