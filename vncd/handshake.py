@@ -188,13 +188,17 @@ async def authenticate_rsa_aes(
 
 def configured_types(channel: Channel, access: Access) -> tuple[int, ...]:
     """``[security] types`` for a viewer that may choose (3.7+); () = the automatic offer.
+    RSA-AES only with a server key.
     Not VeNCrypt on a WebSocket: a browser is inside TLS already, and noVNC, which takes the
     first type it knows, would pick VeNCrypt and fail on its X509/TLS subtypes."""
     if channel.conn.version is None or channel.conn.version < (3, 7):
         return ()
+    types = access.security_types
+    if access.rsa_key is None:  # it could not be loaded or written (logged at start)
+        types = tuple(kind for kind in types if kind not in rsaaes.OFFER)
     if isinstance(channel.stream, WebSocketStream):
-        return tuple(kind for kind in access.security_types if kind != SecurityType.VENCRYPT)
-    return access.security_types
+        return tuple(kind for kind in types if kind != SecurityType.VENCRYPT)
+    return types
 
 
 async def authenticate_vencrypt(

@@ -19,6 +19,7 @@ import trio
 
 from protocol import NEED_DATA, Role, VncAuthChallenge, VncAuthResponse
 from protocol.security import SecurityType
+from protocol.security.rsaaes import RsaAesType
 from protocol.security.vencrypt import (
     PLAIN_INNER,
     VERSION,
@@ -56,10 +57,16 @@ TYPE_NAMES: Mapping[str, int] = {
     "TLSNone": Subtype.TLS_NONE,
     "Plain": Subtype.PLAIN,
     "VncAuth": SecurityType.VNC_AUTH,
+    "RA2": RsaAesType.RA2,
+    "RA2ne": RsaAesType.RA2NE,
+    "RA2_256": RsaAesType.RA2_256,
+    "RA2ne_256": RsaAesType.RA2NE_256,
     "None": SecurityType.NONE,
 }
 
 _SUBTYPES = frozenset(Subtype)
+#: Types outside VeNCrypt that check the server's password (RSA-AES in password-only mode).
+PASSWORD_TYPES = frozenset({SecurityType.VNC_AUTH, *RsaAesType})
 
 #: Anonymous TLS: (EC)DH without certificates exists only up to TLS 1.2, and OpenSSL 3 allows
 #: it only at security level 0. Only the anonymous suites are enabled.
@@ -71,7 +78,7 @@ def needs_of(name: str) -> tuple[str, ...]:
     number = TYPE_NAMES[name]
     return (
         *(("certificate",) if number in X509_TLS else ()),
-        *(("password",) if number in VNC_INNER or number == SecurityType.VNC_AUTH else ()),
+        *(("password",) if number in VNC_INNER or number in PASSWORD_TYPES else ()),
         *(("users",) if number in PLAIN_INNER else ()),
     )
 

@@ -214,3 +214,22 @@ async def test_wrong_passwords_count_towards_the_back_off(tmp_path: Path) -> Non
                 reasons.append((await viewer.handshake(password="nope", security=RA2NE)).reason)
         assert reasons[0] == "authentication failed"
         assert "too many failures: this address must wait" in reasons[1]
+
+
+async def test_security_types_can_name_rsa_aes(tmp_path: Path) -> None:
+    """``[security] types`` offers RSA-AES by name, in the order given."""
+    types = ["RA2ne", "VncAuth", "RA2_256"]
+    async with running_vncd(**settings(tmp_path), security__types=types) as running:
+        assert await offer(await running.connect()) == (RA2NE, 2, RA2_256)
+        viewer = await login(await running.connect(), "secret", RA2NE)
+        await viewer.full_update()
+
+
+async def test_named_rsa_aes_is_left_out_without_a_server_key(tmp_path: Path) -> None:
+    unwritable = tmp_path / "file"
+    unwritable.write_text("")
+    path = unwritable / "key.pem"  # below a file: cannot be written
+    async with running_vncd(
+        server__password="secret", security__rsa_key=str(path), security__types=["RA2ne", "VncAuth"]
+    ) as running:
+        assert await offer(await running.connect()) == (2,)

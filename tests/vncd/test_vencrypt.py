@@ -269,6 +269,8 @@ def test_offer_puts_vencrypt_where_its_first_subtype_is_named() -> None:
     assert needs_of("X509Plain") == ("certificate", "users")
     assert needs_of("TLSVnc") == ("password",)
     assert needs_of("TLSNone") == ()
+    assert needs_of("RA2ne") == ("password",)
+    assert offer(["RA2ne", "X509Vnc", "VncAuth"]) == ((6, 19, 2), (261,))
 
 
 def test_check_user() -> None:
