@@ -43,6 +43,16 @@ def read_bytes(count: int) -> Generator[int, bytes, bytes]:
     return b"".join(chunks)
 
 
+class NoPayload:
+    """For pseudo-encodings that carry nothing after the rectangle header."""
+
+    def read_payload(
+        self, rectangle: Rectangle, pixel_format: PixelFormat
+    ) -> Generator[int, bytes, bytes]:
+        yield from ()
+        return b""
+
+
 def require_inside(framebuffer: Framebuffer, rectangle: Rectangle, name: str) -> None:
     """RemoteProtocolError unless a pixel rectangle lies inside the framebuffer."""
     x, y, width, height = rectangle.x, rectangle.y, rectangle.width, rectangle.height

@@ -24,7 +24,7 @@ from .._errors import RemoteProtocolError
 from .._events import Rectangle
 from .._framebuffer import Framebuffer
 from .._pixelformat import PixelFormat, decode_pixels, encode_pixels
-from ._base import read_bytes
+from ._base import NoPayload, read_bytes
 from ._registry import Encoding, register_decoder
 
 #: Largest width and height sent or accepted. TigerVNC's viewer refuses bigger cursors
@@ -424,13 +424,8 @@ def _classic(
     return _with_alpha(colours, and_zero | ~xor_zero)
 
 
-class _PositionDecoder:
+class _PositionDecoder(NoPayload):
     """PointerPos and VMware Cursor Position carry nothing after the header."""
-
-    def read_payload(
-        self, rectangle: Rectangle, pixel_format: PixelFormat
-    ) -> Generator[int, bytes, bytes]:
-        return (yield from read_bytes(0))
 
     def decode(
         self, rectangle: Rectangle, pixel_format: PixelFormat, framebuffer: Framebuffer

@@ -19,6 +19,7 @@ from .._errors import RemoteProtocolError
 from .._events import Rectangle
 from .._framebuffer import Framebuffer
 from .._pixelformat import PixelFormat
+from ._base import NoPayload
 from ._registry import Encoding, register_decoder
 
 _VMWARE_FLAGS = struct.Struct(">I")
@@ -95,16 +96,10 @@ class VMwareLedStateDecoder(_LedStateDecoder):
     encoding = Encoding.VMWARE_LED_STATE
 
 
-class _Confirmation:
+class _Confirmation(NoPayload):
     """An empty rectangle: nothing to read, nothing to draw."""
 
     encoding: int
-
-    def read_payload(
-        self, rectangle: Rectangle, pixel_format: PixelFormat
-    ) -> Generator[int, bytes, bytes]:
-        yield from ()
-        return b""
 
     def decode(
         self, rectangle: Rectangle, pixel_format: PixelFormat, framebuffer: Framebuffer

@@ -14,7 +14,7 @@ from .._errors import RemoteProtocolError
 from .._events import Rectangle, Screen
 from .._framebuffer import Framebuffer
 from .._pixelformat import PixelFormat
-from ._base import read_bytes
+from ._base import NoPayload, read_bytes
 from ._registry import Encoding, register_decoder
 
 
@@ -91,18 +91,8 @@ def last_rect() -> Rectangle:
     return Rectangle(0, 0, 0, 0, Encoding.LAST_RECT)
 
 
-class _NoPayload:
-    """Both carry nothing after the rectangle header."""
-
-    def read_payload(
-        self, rectangle: Rectangle, pixel_format: PixelFormat
-    ) -> Generator[int, bytes, bytes]:
-        yield from ()
-        return b""
-
-
 @register_decoder
-class DesktopSizeDecoder(_NoPayload):
+class DesktopSizeDecoder(NoPayload):
     encoding = Encoding.DESKTOP_SIZE
 
     def decode(
@@ -113,7 +103,7 @@ class DesktopSizeDecoder(_NoPayload):
 
 
 @register_decoder
-class LastRectDecoder(_NoPayload):
+class LastRectDecoder(NoPayload):
     encoding = Encoding.LAST_RECT
 
     def decode(
