@@ -11,7 +11,7 @@ from tests.requirements import require_programs
 from tests.vncd._xvfb import private_xvfb
 
 from .desktop import ServedDesktop, served_desktop
-from .vncd_process import free_vnc_port, vncd_launcher
+from .vncd_process import VNC_DISPLAY_PORTS, vncd_launcher
 
 #: What the interop tests run; scripts/test installs them (vncdo comes with the test extra).
 REQUIRED = ("Xvfb", "xwd", "xterm", "gvnccapture", "vncdo", "xdotool")
@@ -36,7 +36,7 @@ def start_vncd(tmp_path: Path) -> Iterator[Callable[[str], int]]:
     """Start `python -m vncd run` with config text on a port that display-number viewers
     reach; returns the port. Stopped afterwards."""
     with vncd_launcher(tmp_path) as start:
-        yield lambda config: start(config, free_vnc_port()).port
+        yield lambda config: start(config, VNC_DISPLAY_PORTS).port
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from protocol._pixelformat import quantise
 from tests.protocol.roundtrip import psnr
 from tests.vncd._xvfb import private_xvfb
 
-from .vncd_process import free_vnc_port, vncd_launcher, x11_source
+from .vncd_process import VNC_DISPLAY_PORTS, vncd_launcher, x11_source
 from .xclients import busy_desktop
 from .xpaint import paint_root, varied_scene
 from .xpointer import with_pointer
@@ -56,7 +56,7 @@ def served_desktop(directory: Path, config: str = "") -> Iterator[ServedDesktop]
         busy_desktop(display),
         vncd_launcher(directory) as start_vncd,
     ):
-        server = start_vncd(x11_source(display) + config, free_vnc_port())
+        server = start_vncd(x11_source(display) + config, VNC_DISPLAY_PORTS)
         desktop = ServedDesktop(display, server.port)
         colours = np.unique(desktop.truth().reshape(-1, 3), axis=0)
         assert len(colours) > 1000, "the served scene is not varied enough to test with"

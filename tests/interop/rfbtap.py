@@ -39,7 +39,7 @@ from protocol import (
 from protocol.encodings import ENCODERS
 
 _CHUNK = 1 << 16
-#: Ports the tap listens on: above free_vnc_port's for vncd (5990..6399), so a tap
+#: Ports the tap listens on: above VNC_DISPLAY_PORTS, vncd's (5990..6399), so a tap
 #: can never take the port of a vncd that is still starting, and below 5900 + 1000 so that
 #: display-number viewers (gvnccapture's host:N) reach them.
 _TAP_PORTS = range(6400, 6900)

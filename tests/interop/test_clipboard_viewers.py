@@ -21,7 +21,7 @@ from tests.vncd.xclipboard import clipboard_bytes, copied
 
 from .rfbtap import rfb_tap
 from .tigervnc import tigervnc_viewer
-from .vncd_process import VncdProcess, free_vnc_port, vncd_launcher, x11_source
+from .vncd_process import VNC_DISPLAY_PORTS, VncdProcess, vncd_launcher, x11_source
 
 pytestmark = pytest.mark.interop
 
@@ -34,7 +34,7 @@ def server(xvfb: str, tmp_path: Path) -> Iterator[VncdProcess]:
     """vncd serving the interop Xvfb, with its log at hand (to see viewers join)."""
     require_programs("xclip")
     with vncd_launcher(tmp_path) as start:
-        yield start(x11_source(xvfb), free_vnc_port())
+        yield start(x11_source(xvfb), VNC_DISPLAY_PORTS)
 
 
 def pasted_on(display: str, text: str) -> str:

@@ -32,7 +32,7 @@ from vncd.sources.x11_xkb import XkbWatcher
 
 from .rfbtap import RfbTap, rfb_tap
 from .tigervnc import tigervnc_viewer
-from .vncd_process import VncdProcess, free_vnc_port, vncd_launcher, x11_source
+from .vncd_process import VNC_DISPLAY_PORTS, VncdProcess, vncd_launcher, x11_source
 from .xclients import typing_terminal, wait_for_line
 
 pytestmark = pytest.mark.interop
@@ -65,7 +65,7 @@ def german(xvfb: str, tmp_path: Path) -> Iterator[tuple[VncdProcess, Path]]:
     with typing_terminal(xvfb, typed), vncd_launcher(tmp_path) as start:
         time.sleep(1.5)
         on(xvfb, "xdotool", "search", "--class", "xterm", "windowfocus", "--sync")
-        yield start(x11_source(xvfb), free_vnc_port()), typed
+        yield start(x11_source(xvfb), VNC_DISPLAY_PORTS), typed
 
 
 def confirmed(tap: RfbTap) -> bool:

@@ -4,7 +4,9 @@ server, stopped with SIGTERM (which must end it cleanly) and restartable on the 
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
+import os
 import re
 import socket
 import subprocess
@@ -16,6 +18,10 @@ from pathlib import Path
 STARTUP_SECONDS = 20
 #: vncd's log line for each listening socket (vncd/server.py).
 LISTENING = re.compile(r"listening on \S+ port ([0-9]+)")
+#: What vncd says when its port is taken (vncd/cli.py).
+PORT_TAKEN = os.strerror(errno.EADDRINUSE)
+#: Ports that display-number viewers (host:N, port 5900 + N) reach, below the taps' (rfbtap).
+VNC_DISPLAY_PORTS = range(5990, 6400)
 
 
 def x11_source(display: str) -> str:
@@ -23,16 +29,18 @@ def x11_source(display: str) -> str:
     return f'[source]\nkind = "x11"\ndisplay = "{display}"\n'
 
 
-def free_vnc_port() -> int:
-    """A free TCP port at or above 5900, so that display-number viewers can reach it."""
-    for port in range(5990, 6400):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 5990..6399")
+def _looks_free(port: int) -> bool:
+    """Whether ``port`` can be bound now (someone may take it before vncd does)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+class PortTaken(RuntimeError):
+    """vncd could not start: its port was in use."""
 
 
 class VncdProcess:
@@ -42,7 +50,8 @@ class VncdProcess:
 
     Port 0 lets vncd pick a port, read from its log: a port picked here could be taken by
     someone else before vncd binds it, and Chromium refuses some ports (6000, X11's) that a
-    scan from 5900 up would find."""
+    scan from 5900 up would find. Display-number viewers need a port near 5900:
+    ``start_in(VNC_DISPLAY_PORTS)``."""
 
     def __init__(self, path: Path, config: str, port: int = 0, host: str = "127.0.0.1") -> None:
         self.path = path
@@ -71,9 +80,22 @@ class VncdProcess:
                 process, self.process = self.process, None
                 process.kill()
                 process.wait()
-                raise RuntimeError(f"vncd did not start; its log:\n{log_path.read_text()}")
+                text = log_path.read_text()
+                failure = PortTaken if PORT_TAKEN in text else RuntimeError
+                raise failure(f"vncd did not start; its log:\n{text}")
             time.sleep(0.05)
         self.port = int(found[1])
+
+    def start_in(self, ports: range) -> None:
+        """``start()`` on the first port of ``ports`` vncd can bind. A port found free here
+        may still be taken (by another test, an xdist worker, any process) before vncd binds
+        it: vncd then stops saying so, and the next port is tried."""
+        for port in filter(_looks_free, ports):
+            self.port = port
+            with contextlib.suppress(PortTaken):
+                self.start()
+                return
+        raise RuntimeError(f"vncd found no free port in {ports}")
 
     def stop(self) -> None:
         """SIGTERM, which must end vncd cleanly (exit status 0); nothing if not running."""
@@ -93,15 +115,20 @@ class VncdProcess:
 
 @contextlib.contextmanager
 def vncd_launcher(directory: Path) -> Iterator[Callable[..., VncdProcess]]:
-    """``start(config, port=0)``: a started VncdProcess with its files in ``directory``; every
-    one started is stopped when the block ends."""
+    """``start(config, port=0)``: a started VncdProcess with its files in ``directory``, on
+    ``port`` or, given a range, on the first of it that vncd can bind; every one started is
+    stopped when the block ends."""
     numbers = itertools.count()
     with contextlib.ExitStack() as stack:
 
-        def start(config: str, port: int = 0) -> VncdProcess:
-            server = VncdProcess(directory / f"vncd-{next(numbers)}", config, port)
+        def start(config: str, port: int | range = 0) -> VncdProcess:
+            server = VncdProcess(directory / f"vncd-{next(numbers)}", config)
             stack.callback(server.stop)
-            server.start()
+            if isinstance(port, range):
+                server.start_in(port)
+            else:
+                server.port = port
+                server.start()
             return server
 
         yield start

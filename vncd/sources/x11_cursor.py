@@ -14,7 +14,6 @@ socket becomes readable, so a busy X server cannot stall Trio.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 
@@ -25,7 +24,7 @@ import Xlib.error
 from Xlib.ext import xfixes
 from Xlib.protocol import request, rq
 
-from ._xconnection import X_GONE, close_watched, open_display
+from ._xconnection import close_watched, open_watched
 from .base import CursorNews, CursorShape
 
 log = logging.getLogger(__name__)
@@ -75,17 +74,14 @@ class CursorWatcher:
     def open(cls, display_name: str) -> CursorWatcher | None:
         """A watcher on a new connection; None if the server lacks XFixes (then no cursor is
         sent). Raises SourceError if it cannot connect."""
-        x = open_display(display_name)
-        try:
-            if not x.has_extension("XFIXES"):
-                x.close()
-                return None
-            x.xfixes_query_version()  # XFixes refuses other requests until this is done
-            return cls(x)
-        except BaseException:
-            with contextlib.suppress(*X_GONE):
-                x.close()
-            raise
+        return open_watched(display_name, cls._start)
+
+    @classmethod
+    def _start(cls, x: Xlib.display.Display) -> CursorWatcher | None:
+        if not x.has_extension("XFIXES"):
+            return None
+        x.xfixes_query_version()  # XFixes refuses other requests until this is done
+        return cls(x)
 
     def _log_x_error(self, error: Xlib.error.XError, request: object) -> None:
         log.warning("X server reported %s to the cursor watcher", error)

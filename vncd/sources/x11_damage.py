@@ -19,7 +19,6 @@ readable (``trio.lowlevel.wait_readable``), so a busy X server cannot stall Trio
 
 from __future__ import annotations
 
-import contextlib
 import logging
 
 import trio
@@ -29,7 +28,7 @@ from Xlib.ext import damage
 from Xlib.protocol import rq, structs
 
 from ..region import Box, Region
-from ._xconnection import X_GONE, close_watched, open_display
+from ._xconnection import close_watched, open_watched
 
 log = logging.getLogger(__name__)
 
@@ -104,22 +103,18 @@ class DamageWatcher:
     def open(cls, display_name: str) -> DamageWatcher | None:
         """A watcher on a new connection to ``display_name``; None if the server lacks DAMAGE
         or XFixes 2.0 (the capture loop then polls). Raises SourceError if it cannot connect."""
-        x = open_display(display_name)
-        try:
-            if not (x.has_extension("DAMAGE") and x.has_extension("XFIXES")):
-                x.close()
-                return None
-            # Both extensions refuse other requests until the version is negotiated
-            # (DAMAGE 1.1, section 8; XFixes, section "Extension initialization").
-            x.damage_query_version()
-            if x.xfixes_query_version().major_version < XFIXES_REGIONS:
-                x.close()
-                return None
-            return cls(x)
-        except BaseException:
-            with contextlib.suppress(*X_GONE):
-                x.close()
-            raise
+        return open_watched(display_name, cls._start)
+
+    @classmethod
+    def _start(cls, x: Xlib.display.Display) -> DamageWatcher | None:
+        if not (x.has_extension("DAMAGE") and x.has_extension("XFIXES")):
+            return None
+        # Both extensions refuse other requests until the version is negotiated
+        # (DAMAGE 1.1, section 8; XFixes, section "Extension initialization").
+        x.damage_query_version()
+        if x.xfixes_query_version().major_version < XFIXES_REGIONS:
+            return None
+        return cls(x)
 
     def _log_x_error(self, error: Xlib.error.XError, request: object) -> None:
         log.warning("X server reported %s to the damage watcher", error)

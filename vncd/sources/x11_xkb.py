@@ -21,7 +21,6 @@ socket becomes readable (``trio.lowlevel.wait_readable``). Only the requests mad
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import struct
 
@@ -32,7 +31,7 @@ from Xlib.protocol import rq
 
 from protocol.encodings import LedState
 
-from ._xconnection import X_GONE, close_watched, open_display
+from ._xconnection import close_watched, open_watched
 from .base import KeyboardNews
 
 log = logging.getLogger(__name__)
@@ -205,27 +204,24 @@ class XkbWatcher:
     def open(cls, display_name: str) -> XkbWatcher | None:
         """A watcher on a new connection; None if the server lacks XKEYBOARD 1.0 (viewers
         are then told no LED state and no bell). Raises SourceError if it cannot connect."""
-        x = open_display(display_name)
-        try:
-            # python-xlib's has_extension knows only the extensions it has modules for.
-            extension = x.query_extension("XKEYBOARD")
-            major, minor = XKB_VERSION
-            if (
-                extension is None
-                or not _UseExtension(
-                    display=x.display,
-                    opcode=extension.major_opcode,
-                    wanted_major=major,
-                    wanted_minor=minor,
-                ).supported
-            ):
-                x.close()
-                return None
-            return cls(x, extension.major_opcode, extension.first_event)
-        except BaseException:
-            with contextlib.suppress(*X_GONE):
-                x.close()
-            raise
+        return open_watched(display_name, cls._start)
+
+    @classmethod
+    def _start(cls, x: Xlib.display.Display) -> XkbWatcher | None:
+        # python-xlib's has_extension knows only the extensions it has modules for.
+        extension = x.query_extension("XKEYBOARD")
+        major, minor = XKB_VERSION
+        if (
+            extension is None
+            or not _UseExtension(
+                display=x.display,
+                opcode=extension.major_opcode,
+                wanted_major=major,
+                wanted_minor=minor,
+            ).supported
+        ):
+            return None
+        return cls(x, extension.major_opcode, extension.first_event)
 
     def _log_x_error(self, error: Xlib.error.XError, request: object) -> None:
         log.warning("X server reported %s to the keyboard watcher", error)
