@@ -31,6 +31,11 @@ fmt:
 fuzz *args:
     FUZZ_EXAMPLES=20000 {{ bin }}/python -m pytest fuzz/ "$@"
 
+# Coverage-guided fuzzing with atheris, each target in turn (or those named), e.g.
+# `just fuzz-cov --runs 200000 client`; --runs N inputs and/or --time SECONDS per target
+fuzz-cov *args:
+    {{ bin }}/python -m fuzz.cov.run "$@"
+
 # Run every benchmark (each module of benchmarks/ with a main block)
 bench:
     #!/usr/bin/env bash

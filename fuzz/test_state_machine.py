@@ -202,10 +202,10 @@ class Conversation(RuleBasedStateMachine):
         if self.server.conn.version == (3, 3):
             offer = data.draw(st.sampled_from([(1,), (2,)]))
         else:
-            # None, VNC auth, and types this machine cannot continue with: Tight (16) and an
-            # unassigned number. Types with a handler of their own (VeNCrypt, RSA-AES) pause
-            # the connection for it and are tested in tests/protocol.
-            offer = data.draw(st.lists(st.sampled_from([1, 2, 16, 30]), min_size=1, max_size=4))
+            # None, VNC auth, and types this machine cannot continue with: unassigned numbers.
+            # Types with a handler of their own (VeNCrypt, RSA-AES, Tight) pause the
+            # connection for it and are tested in tests/protocol and fuzz/cov.
+            offer = data.draw(st.lists(st.sampled_from([1, 2, 30, 31]), min_size=1, max_size=4))
         self.offer = tuple(offer)
         self.server_says(SecurityTypes(offer), at)
 

@@ -17,6 +17,7 @@ from ._connection import (
 from ._errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from ._events import (
     Bell,
+    Capability,
     ClientCutText,
     ClientInit,
     ConnectionClosed,
@@ -27,6 +28,7 @@ from ._events import (
     FramebufferUpdate,
     FramebufferUpdateRequest,
     HandshakeFailed,
+    InteractionCapabilities,
     KeyEvent,
     PointerEvent,
     ProtocolVersion,
@@ -55,6 +57,7 @@ __all__ = [
     "BGRX",
     "NEED_DATA",
     "Bell",
+    "Capability",
     "ClientConnection",
     "ClientCutText",
     "ClientInit",
@@ -68,6 +71,7 @@ __all__ = [
     "FramebufferUpdate",
     "FramebufferUpdateRequest",
     "HandshakeFailed",
+    "InteractionCapabilities",
     "KeyEvent",
     "LocalProtocolError",
     "Phase",

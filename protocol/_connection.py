@@ -5,10 +5,12 @@ Feed bytes with ``receive_data``, pull events with ``next_event`` until it retur
 ``_state.TRANSITIONS``; byte layouts live in ``_wire``. This module only drives readers over
 the receive buffer and keeps the books.
 
-Oversized cut text (over ``max_cut_text``) is read in bounded chunks, dropped, and counted in
-``statistics().cut_text_skipped`` rather than raised: an over-eager clipboard is no reason to
-drop a viewer. An Extended Clipboard Provide too large on the wire or inflated (over
-``max_clipboard``) is counted too, and arrives as ``ClipboardDropped`` for the caller to log.
+Oversized cut text (over ``max_cut_text``, under 2 GiB) is read in bounded chunks, dropped,
+and counted in ``statistics().cut_text_skipped`` rather than raised: an over-eager clipboard is
+no reason to drop a viewer. A length of 2 GiB or more is the extended form (a negative S32),
+an error unless the Extended Clipboard pseudo-encoding was negotiated. An Extended Clipboard
+Provide too large on the wire or inflated (over ``max_clipboard``) is counted too, and arrives
+as ``ClipboardDropped`` for the caller to log.
 
 ``send(ConnectionClosed())`` (normal phase, or after the handshake ended) returns ``b""`` and
 records that we are closing; the peer's EOF is ``ConnectionClosed`` from ``next_event``.
@@ -29,7 +31,7 @@ from ._errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from ._events import ClipboardDropped, ConnectionClosed, Event, FramebufferUpdate
 from ._framebuffer import Framebuffer
 from ._pixelformat import PixelFormat
-from ._state import IllegalTransition, Phase, Role, State, Version, advance
+from ._state import IllegalTransition, Phase, Role, State, Version, advance, after_security_type
 from ._wire import (
     DEFAULT_MAX_CLIPBOARD,
     DEFAULT_MAX_CUT_TEXT,
@@ -54,6 +56,7 @@ from ._wire import (
     write,
 )
 from .encodings import Decoder, make_decoder
+from .security import SecurityType
 
 
 @attrs.frozen(slots=True)
@@ -91,7 +94,9 @@ class _Connection:
         self._eof = False
         self._reader: Reader[Event | Skipped] | None = None
         self._need = 0
-        self._error: ProtocolError | None = None
+        #: Why the connection died, as text: the error object would keep its traceback, whose
+        #: frames hold this connection and the caller's objects in a reference cycle.
+        self._error: str | None = None
         self._bytes_received = 0
         self._bytes_sent = 0
         self._messages_received = 0
@@ -189,12 +194,18 @@ class _Connection:
             raise LocalProtocolError(f"nothing to hand over during {self.phase.name}")
         return self._buffer.take(len(self._buffer))
 
-    def security_handled(self, trailing_data: bytes = b"") -> None:
+    def security_handled(self, trailing_data: bytes = b"", *, like_none: bool = False) -> None:
         """The security handler is done: SecurityResult comes next, and ``trailing_data``
-        (what the handler received beyond its last message) is the peer's."""
+        (what the handler received beyond its last message) is the peer's. ``like_none``:
+        it ended in security type None (Tight without authentication), which has no
+        SecurityResult before 3.8 (7.2.1)."""
         if self._state.phase is not Phase.SECURITY_HANDLER:
             raise LocalProtocolError(f"no security handler runs during {self.phase.name}")
-        self._state = attrs.evolve(self._state, phase=Phase.SECURITY_RESULT)
+        phase = Phase.SECURITY_RESULT
+        if like_none:
+            assert self._state.version is not None  # a type was chosen, so versions came first
+            phase = after_security_type(SecurityType.NONE, self._state.version)
+        self._state = attrs.evolve(self._state, phase=phase)
         if trailing_data:
             self.receive_data(trailing_data)
 
@@ -247,12 +258,10 @@ class _Connection:
 
     def _check_alive(self) -> None:
         if self._error is not None:
-            raise LocalProtocolError(
-                f"connection is dead after {type(self._error).__name__}: {self._error}"
-            )
+            raise LocalProtocolError(f"connection is dead after {self._error}")
 
     def _fail(self, error: ProtocolError) -> ProtocolError:
-        self._error = error
+        self._error = f"{type(error).__name__}: {error}"
         self._state = attrs.evolve(self._state, phase=Phase.ERROR)
         return error
 
@@ -287,7 +296,9 @@ class ClientConnection(_Connection):
         Phase.SECURITY_TYPES: lambda conn: read_security_types(conn._version(), conn._limits),
         Phase.VNC_AUTH_CHALLENGE: lambda conn: read_vnc_auth_challenge(),
         Phase.SECURITY_RESULT: lambda conn: read_security_result(conn._version(), conn._limits),
-        Phase.SERVER_INIT: lambda conn: read_server_init(conn._limits),
+        Phase.SERVER_INIT: lambda conn: read_server_init(
+            conn._limits, conn._state.security_type == SecurityType.TIGHT
+        ),
         Phase.NORMAL: lambda conn: read_server_message(conn._update_context()),
         Phase.CLOSED: lambda conn: read_after_close(),
     }

@@ -129,14 +129,37 @@ class ClientInit(Event):
     shared: bool
 
 
+@attrs.frozen(slots=True)
+class Capability:
+    """rfbproto 'Tight Security Type': a CAPABILITY names a tunnel, an authentication, a
+    message or an encoding by its code, 4-byte vendor and 8-byte signature (all three must
+    match before a peer uses it)."""
+
+    code: int = attrs.field(validator=_in_range(S32))
+    vendor: bytes = attrs.field(validator=_exact_length(4))
+    signature: bytes = attrs.field(validator=_exact_length(8))
+
+
+@attrs.frozen(slots=True)
+class InteractionCapabilities:
+    """rfbproto 'ServerInit', after Tight security: the messages (beyond the standard ones)
+    and the encodings the server supports. Empty unless the Tight type was chosen."""
+
+    server_messages: tuple[Capability, ...] = attrs.field(default=(), converter=tuple)
+    client_messages: tuple[Capability, ...] = attrs.field(default=(), converter=tuple)
+    encodings: tuple[Capability, ...] = attrs.field(default=(), converter=tuple)
+
+
 @event
 class ServerInit(Event):
-    """7.3.2: framebuffer size, the server's pixel format and the desktop name (UTF-8)."""
+    """7.3.2: framebuffer size, the server's pixel format and the desktop name (UTF-8);
+    after Tight security, the server's interaction capabilities follow."""
 
     width: int = attrs.field(validator=_in_range(U16))
     height: int = attrs.field(validator=_in_range(U16))
     pixel_format: PixelFormat
     name: str
+    capabilities: InteractionCapabilities = InteractionCapabilities()
 
 
 # --- Client to server (rfbproto 7.5) ---------------------------------------------------

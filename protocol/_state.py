@@ -99,6 +99,9 @@ class State:
     #: The version both sides speak, known once the client has replied.
     version: Version | None = None
     security_types: tuple[int, ...] = ()
+    #: The security type in use: the client's choice (3.3: the server's one type). Tight's
+    #: changes ServerInit's layout.
+    security_type: int | None = None
     pixel_format: PixelFormat | None = None
     #: Framebuffer (width, height), from ServerInit and DesktopSize rectangles.
     size: tuple[int, int] | None = None
@@ -159,7 +162,12 @@ def _learn_version(sender: Role, state: State, event: ProtocolVersion) -> State:
 
 
 def _learn_security_types(sender: Role, state: State, event: SecurityTypes) -> State:
-    return attrs.evolve(state, security_types=event.types)
+    decided = event.types[0] if state.version == (3, 3) else None
+    return attrs.evolve(state, security_types=event.types, security_type=decided)
+
+
+def _learn_security_type(sender: Role, state: State, event: SecurityTypeChosen) -> State:
+    return attrs.evolve(state, security_type=event.type)
 
 
 def _learn_server_init(sender: Role, state: State, event: ServerInit) -> State:
@@ -198,6 +206,7 @@ def _learn_update(sender: Role, state: State, event: FramebufferUpdate) -> State
 _LEARN: dict[type[Event], Callable[[Role, State, Event], State]] = {
     ProtocolVersion: _learn_version,
     SecurityTypes: _learn_security_types,
+    SecurityTypeChosen: _learn_security_type,
     ServerInit: _learn_server_init,
     SetPixelFormat: _learn_pixel_format,
     SetEncodings: _learn_encodings,
@@ -208,7 +217,7 @@ _LEARN: dict[type[Event], Callable[[Role, State, Event], State]] = {
 # --- Transition rules that depend on the event's content --------------------------------
 
 
-def _after_security_type(security_type: int, version: Version) -> Phase:
+def after_security_type(security_type: int, version: Version) -> Phase:
     """Where the chosen security type leads (7.2.1: None has no SecurityResult before 3.8)."""
     if security_type == SecurityType.NONE:
         return Phase.SECURITY_RESULT if version >= (3, 8) else Phase.CLIENT_INIT
@@ -226,7 +235,7 @@ def _after_security_types(event: SecurityTypes, state: State) -> Phase:
     # 7.1.2, version 3.3: the server decides alone, there is no choice message.
     if len(event.types) != 1:
         raise IllegalTransition(f"RFB 3.3 carries exactly one security type, not {event.types}")
-    return _after_security_type(event.types[0], state.version)
+    return after_security_type(event.types[0], state.version)
 
 
 def _after_choice(event: SecurityTypeChosen, state: State) -> Phase:
@@ -235,7 +244,7 @@ def _after_choice(event: SecurityTypeChosen, state: State) -> Phase:
         raise IllegalTransition(
             f"security type {event.type} was not offered (offered: {state.security_types})"
         )
-    return _after_security_type(event.type, state.version)
+    return after_security_type(event.type, state.version)
 
 
 def _after_result(event: SecurityResult, state: State) -> Phase:

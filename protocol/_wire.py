@@ -30,6 +30,7 @@ from ._events import (
     FramebufferUpdate,
     FramebufferUpdateRequest,
     HandshakeFailed,
+    InteractionCapabilities,
     KeyEvent,
     PointerEvent,
     ProtocolVersion,
@@ -54,6 +55,7 @@ from ._pixelformat import WIRE_SIZE as PIXEL_FORMAT_SIZE
 from ._pixelformat import PixelFormat
 from ._state import IllegalTransition, Role, State, Version, advance_size
 from .encodings._registry import Encoding
+from .security import SecurityType, tight
 
 if TYPE_CHECKING:
     from .encodings import Decoder
@@ -93,6 +95,7 @@ _RECTANGLE = struct.Struct(">HHHHi")
 _COLOUR_MAP = struct.Struct(">xHH")
 _COLOUR = struct.Struct(">HHH")
 _SERVER_INIT = struct.Struct(">HH")
+_INTERACTION = struct.Struct(">HHH2x")
 
 # Message types (7.5 client to server, 7.6 server to client; the extensions are named in
 # rfbproto: EnableContinuousUpdates, Fence, xvp, SetDesktopSize, QEMU).
@@ -222,11 +225,19 @@ def _write_security_result(event: SecurityResult, state: State) -> bytes:
 
 
 def _write_server_init(event: ServerInit, state: State) -> bytes:
-    return (
-        _SERVER_INIT.pack(event.width, event.height)
-        + event.pixel_format.pack()
-        + _string(event.name)
-    )
+    init = _SERVER_INIT.pack(event.width, event.height) + event.pixel_format.pack()
+    init += _string(event.name)
+    caps = event.capabilities
+    if state.security_type != SecurityType.TIGHT:
+        if caps != InteractionCapabilities():
+            raise ValueError("interaction capabilities follow ServerInit only after Tight security")
+        return init
+    # rfbproto 'ServerInit' after Tight security: three U16 counts, padding, the lists.
+    lists = (caps.server_messages, caps.client_messages, caps.encodings)
+    if any(len(found) > tight.MAX_CAPABILITIES for found in lists):
+        raise ValueError(f"more than {tight.MAX_CAPABILITIES} capabilities in a list")
+    header = _INTERACTION.pack(*map(len, lists))
+    return init + header + b"".join(map(tight.pack_capabilities, lists))
 
 
 def _write_set_encodings(event: SetEncodings, state: State) -> bytes:
@@ -416,11 +427,17 @@ def read_client_init() -> Reader[ClientInit]:
     return ClientInit(shared != 0)
 
 
-def read_server_init(limits: Limits) -> Reader[ServerInit]:
+def read_server_init(limits: Limits, tight_security: bool) -> Reader[ServerInit]:
     width, height = _SERVER_INIT.unpack((yield _SERVER_INIT.size))
     pixel_format = _read_pixel_format((yield PIXEL_FORMAT_SIZE), "ServerInit")
     name = yield from _read_string(limits.max_reason, "desktop name")
-    return ServerInit(width, height, pixel_format, name)
+    if not tight_security:
+        return ServerInit(width, height, pixel_format, name)
+    counts = _INTERACTION.unpack((yield _INTERACTION.size))
+    lists = []
+    for count, what in zip(counts, ("server message", "client message", "encoding"), strict=True):
+        lists.append((yield from tight.read_capabilities(count, what)))
+    return ServerInit(width, height, pixel_format, name, InteractionCapabilities(*lists))
 
 
 def read_after_close() -> Reader[Event]:
@@ -487,9 +504,15 @@ def _read_cut_text(
 ) -> Reader[Event | Skipped]:
     (length,) = _CUT_TEXT.unpack((yield _CUT_TEXT.size))
     # rfbproto 'Extended Clipboard Pseudo-Encoding': once the client advertised it, the length
-    # is signed and a negative one is the extended form. Before, it is the U32 of 7.5.6/7.6.4
-    # (over 2**31 bytes: far over the limit, so skipped).
-    if extended and length >= MAX_EXTENDED_CUT_TEXT:
+    # is signed and a negative one is the extended form. Before, a length of 2 GiB or more is
+    # an extended message sent without the pseudo-encoding (or nonsense): no text that long
+    # is ever sent, so it is an error rather than gigabytes to read and drop.
+    if length >= MAX_EXTENDED_CUT_TEXT:
+        if not extended:
+            raise RemoteProtocolError(
+                f"{cls.__name__} of {length} bytes: a negative (extended clipboard) length "
+                "without the Extended Clipboard pseudo-encoding"
+            )
         return (yield from _read_extended_clipboard(limits, (1 << 32) - length))
     if length <= limits.max_cut_text:
         return cls((yield length).decode("latin-1"))

@@ -60,7 +60,6 @@ EVENTS = (
 )
 
 _U32 = struct.Struct(">I")
-_FORMAT_BITS = 0x0000FFFF
 _ACTION_BITS = 0xFF000000
 
 
@@ -72,6 +71,15 @@ class ClipboardFormat(enum.IntFlag):
     HTML = 1 << 2  # Microsoft HTML clipboard fragments
     DIB = 1 << 3  # Device Independent Bitmap v5, without a file header
     FILES = 1 << 4  # reserved, not defined
+
+
+_KNOWN_FORMAT_BITS = int(
+    ClipboardFormat.TEXT
+    | ClipboardFormat.RTF
+    | ClipboardFormat.HTML
+    | ClipboardFormat.DIB
+    | ClipboardFormat.FILES
+)
 
 
 class ClipboardAction(enum.IntFlag):
@@ -216,9 +224,16 @@ class _Inflater:
         return b"".join(parts)
 
 
+def _known_formats(flags: int) -> ClipboardFormat:
+    """The defined formats among ``flags``' format bits. Reserved bits are left out: each
+    distinct combination would become a flag member that the enum keeps for good, so a peer
+    sending many could grow the process's memory."""
+    return ClipboardFormat(flags & _KNOWN_FORMAT_BITS)
+
+
 def dropped(flags: int, size: int) -> ClipboardDropped:
     """What a Provide of ``size`` bytes of zlib data that is too large to hold becomes."""
-    return ClipboardDropped(ClipboardFormat(flags & _FORMAT_BITS), size)
+    return ClipboardDropped(_known_formats(flags), size)
 
 
 def _unpack_provide(flags: int, body: bytes, max_inflated: int) -> Event:
@@ -239,7 +254,7 @@ def unpack(flags: int, body: bytes, max_inflated: int) -> Event:
     """The event of a received message whose flags passed ``body_size`` and whose ``body``
     has the size it asked for."""
     kind = _action(flags)
-    formats = ClipboardFormat(flags & _FORMAT_BITS)
+    formats = _known_formats(flags)
     if kind is ClipboardAction.CAPS:
         sizes = [size for (size,) in _U32.iter_unpack(body)]
         actions = ClipboardAction(flags & _ACTION_BITS & ~int(ClipboardAction.CAPS))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import trio
 
 from protocol import NEED_DATA, Event, ServerConnection
@@ -22,6 +24,8 @@ class Channel:
         self.stream = stream
         self.conn = conn
         self.bytes_sent = 0
+        #: Sees the messages encoded together, with their bytes (a recording: vncd.recording).
+        self.tap: Callable[[Sequence[Event], Sequence[bytes]], None] | None = None
 
     async def next_event(self) -> Event:
         while True:
@@ -32,7 +36,10 @@ class Channel:
 
     def encode(self, *events: Event) -> bytes:
         """The bytes for events, in order (the connection's state moves on at once)."""
-        return b"".join(self.conn.send(event) for event in events)
+        encoded = [self.conn.send(event) for event in events]
+        if self.tap is not None:
+            self.tap(events, encoded)
+        return b"".join(encoded)
 
     async def write(self, data: bytes) -> None:
         await self.stream.send_all(data)

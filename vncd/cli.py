@@ -10,18 +10,24 @@ from __future__ import annotations
 
 import argparse
 import errno
+import functools
 import getpass
+import json
 import logging
 import os
 import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from . import passwords
+from . import logs, passwords, users
 from .config import LOG_LEVELS, SOURCE_KINDS, Config, ConfigError, load_config
 from .groups import leaves
+
+if TYPE_CHECKING:
+    from .sources import Source
 
 DEFAULT_CONFIG = Path("etc/vncd.toml")
 EXIT_FAILURE = 1  # the server could not start or stopped on an error
@@ -49,21 +55,38 @@ def _config_path(args: argparse.Namespace) -> Path | None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    options = {
-        "server.host": args.host,
-        "server.port": args.port,
-        "source.kind": args.source,
-        "log.level": args.log_level,
-    }
-    config = load_config(
+    return _serve(
+        args,
+        {
+            "server.host": args.host,
+            "server.port": args.port,
+            "source.kind": args.source,
+            "log.level": args.log_level,
+        },
+    )
+
+
+def _serve(
+    args: argparse.Namespace,
+    options: dict[str, object],
+    open_source: Callable[[], Source] | None = None,
+) -> int:
+    """Serve with the configuration and ``options`` (None values: the file's); a given
+    ``open_source`` (called once logging is set up) makes the source instead of [source]."""
+    load = functools.partial(
+        load_config,
         _config_path(args),
         overrides={key: value for key, value in options.items() if value is not None},
     )
-    logging.basicConfig(
-        level=config.log.level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    config = load()
+    from .listeners import inherited_sockets, plan
+
+    plan(config, inherited_sockets())  # sockets systemd passed against [[listen]]: exit 2
+    try:
+        logs.configure(config.log.level, config.log.format, config.log.file)
+    except OSError as error:
+        where = f"log.file = {json.dumps(config.log.file)}"
+        raise ConfigError([f"{where}: cannot open it: {error.strerror}"]) from None
     for warning in config.warnings():
         log.warning("%s", warning)
     # Imported here so that `check` and `passwd` work without loading the server.
@@ -74,7 +97,8 @@ def _run(args: argparse.Namespace) -> int:
 
     status = 0
     try:
-        trio.run(serve, config)
+        source = open_source() if open_source else None
+        trio.run(functools.partial(serve, config, source=source, load=load))
     except* KeyboardInterrupt:
         pass  # Ctrl-C before serve() took over SIGINT: a normal stop
     except* (SourceError, OSError, ConfigError) as group:
@@ -85,6 +109,40 @@ def _run(args: argparse.Namespace) -> int:
     if status == 0:
         log.info("stopped")
     return status
+
+
+def _replay(args: argparse.Namespace) -> int:
+    """Serve a recording (vncd.sources.replay), or write it out as PNG files."""
+    from .replay import Playback, ReplayError, export_png
+    from .sources.replay import ReplaySource, check_speed
+
+    try:
+        speed = check_speed(args.speed)
+    except ValueError as error:
+        raise _UsageError(str(error)) from None
+    if args.every is not None and args.export_png is None:
+        raise _UsageError("--every goes with --export-png")
+    if args.export_png is not None:
+        try:
+            with Playback.open(args.file) as playback:
+                written = export_png(playback, args.export_png, args.every or 0)
+        except (ReplayError, OSError) as error:
+            _error(str(error))
+            return EXIT_FAILURE
+        print(f"# wrote {len(written)} PNG files into {args.export_png}")
+        return 0
+    options = {
+        "server.host": args.host,
+        "server.port": args.port,
+        "log.level": args.log_level,
+        "recording.sessions": "none",
+    }
+    try:
+        playback = Playback.open(args.file)
+    except ReplayError as error:
+        _error(str(error))
+        return EXIT_FAILURE
+    return _serve(args, options, lambda: ReplaySource(playback, speed))
 
 
 def _describe(error: BaseException, config: Config) -> str:
@@ -106,6 +164,27 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _control(args: argparse.Namespace) -> int:
+    """Ask a running vncd through its control socket (vncd.control) and print the answer."""
+    from . import control
+
+    path = args.socket or control.socket_path(load_config(_config_path(args)).control.socket)
+    if path is None:
+        _error('the control socket is off ([control] socket = "off"); --socket names one')
+        return EXIT_FAILURE
+    try:
+        reply = control.ask(path, args.request(args))
+    except control.ControlUnavailable as error:
+        _error(str(error))
+        return EXIT_FAILURE
+    if not reply["ok"]:
+        _error(reply["error"])
+        return EXIT_FAILURE
+    show = getattr(control, args.show)
+    print(json.dumps(reply, indent=2) if getattr(args, "json", False) else show(reply))
+    return 0
+
+
 def _prompt(what: str) -> str:
     first = getpass.getpass(f"{what}: ")
     if getpass.getpass(f"Verify {what.lower()}: ") != first:
@@ -114,6 +193,10 @@ def _prompt(what: str) -> str:
 
 
 def _passwd(args: argparse.Namespace) -> int:
+    if args.user is not None:
+        return _passwd_user(args)
+    if args.delete:
+        raise _UsageError("--delete needs --user NAME")
     names = ["password", "view-only password"] if args.view_only else ["password"]
     if args.stdin:
         given = sys.stdin.read().splitlines()
@@ -139,6 +222,40 @@ def _passwd(args: argparse.Namespace) -> int:
             )
     try:
         passwords.write_password_file(args.file, *given[: len(names)])
+    except OSError as error:
+        _error(f"cannot write {args.file}: {error.strerror}")
+        return EXIT_FAILURE
+    return 0
+
+
+def _passwd_user(args: argparse.Namespace) -> int:
+    """Add, change or (--delete) remove one user of a users file (vncd.users)."""
+    try:
+        name = users.check_name(args.user)
+    except ValueError as error:
+        raise _UsageError(f"--user: {error}") from None
+    try:
+        book = users.read_users(args.file) if args.file.exists() else {}
+    except (OSError, ValueError) as error:
+        _error(f"cannot read the users file {args.file}: {error}")
+        return EXIT_FAILURE
+    if args.delete:
+        if book.pop(name, None) is None:
+            raise _UsageError(f"{args.file} has no user {name!r}")
+    else:
+        if args.stdin:
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            try:
+                password = _prompt(f"Password for {name}")
+            except (EOFError, KeyboardInterrupt):
+                print(file=sys.stderr)
+                return EXIT_FAILURE
+        if not password:
+            raise _UsageError("the password is empty")
+        book[name] = users.User(name, users.hash_password(password), view_only=args.view_only)
+    try:
+        users.write_users(args.file, book)
     except OSError as error:
         _error(f"cannot write {args.file}: {error.strerror}")
         return EXIT_FAILURE
@@ -176,7 +293,8 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run",
         help="serve until interrupted",
-        description="Serve the configured source to VNC viewers until Ctrl-C or SIGTERM. "
+        description="Serve the configured source to VNC viewers until Ctrl-C or SIGTERM; "
+        "SIGHUP reloads the configuration, as `vncd reload` does. "
         "The options override the configuration file.",
     )
     run.add_argument("config", nargs="?", type=Path, metavar="CONFIG", help=config_help)
@@ -201,11 +319,18 @@ def _parser() -> argparse.ArgumentParser:
 
     passwd = commands.add_parser(
         "passwd",
-        help="write a vncpasswd-format password file",
+        help="write a vncpasswd-format password file, or a user into a users file",
         description="Write a password file in the vncpasswd format that TigerVNC, RealVNC and "
-        "x11vnc use (mode 0600); point server.password_file at it.",
+        "x11vnc use (mode 0600); point server.password_file at it. With --user, add or change "
+        "that user in a users file instead (salted scrypt hashes, mode 0600); point "
+        "security.users_file at it.",
     )
     passwd.add_argument("file", type=Path, metavar="FILE", help="the file to write")
+    passwd.add_argument(
+        "--user",
+        metavar="NAME",
+        help="add or change this user in the users file FILE (kept are the others)",
+    )
     passwd.add_argument(
         "--stdin",
         action="store_true",
@@ -215,9 +340,39 @@ def _parser() -> argparse.ArgumentParser:
     passwd.add_argument(
         "--view-only",
         action="store_true",
-        help="also set a second password that gives view-only sessions",
+        help="also set a second password that gives view-only sessions; with --user: the "
+        "user's sessions are view-only",
     )
+    passwd.add_argument("--delete", action="store_true", help="with --user: remove the user")
     passwd.set_defaults(handler=_passwd)
+
+    replay = commands.add_parser(
+        "replay",
+        help="serve a recording (FBS) to viewers, or write it out as PNG files",
+        description="Serve an FBS recording (vncd's [recording], rfbproxy, VNC Reflector) to "
+        "VNC viewers and browsers as a desktop, at its recorded pace or --speed times faster; "
+        "when it ends its last picture stays. With --export-png, decode it into one PNG file "
+        "per update instead, named by milliseconds since the start.",
+    )
+    replay.add_argument("file", type=Path, metavar="FILE", help="the recording")
+    replay.add_argument(
+        "--speed", type=float, default=1.0, help="play this many times faster (default: 1)"
+    )
+    replay.add_argument("--config", type=Path, help=config_help)
+    replay.add_argument("--host", help="address to listen on (server.host)")
+    replay.add_argument("--port", type=int, help="TCP port; 0 picks a free one (server.port)")
+    replay.add_argument("--log-level", choices=LOG_LEVELS, help="how much to log (log.level)")
+    replay.add_argument(
+        "--export-png", type=Path, metavar="DIR", help="write PNG files into DIR, serve nothing"
+    )
+    replay.add_argument(
+        "--every",
+        type=int,
+        metavar="MS",
+        help="with --export-png: at most one file per MS milliseconds of the recording (and "
+        "always the last picture)",
+    )
+    replay.set_defaults(handler=_replay)
 
     cert = commands.add_parser(
         "cert",
@@ -234,7 +389,53 @@ def _parser() -> argparse.ArgumentParser:
         "host's name, localhost, 127.0.0.1 and ::1)",
     )
     cert.set_defaults(handler=_cert)
+    _control_parsers(commands, config_help)
     return parser
+
+
+def _control_parsers(commands: Any, config_help: str) -> None:
+    """status, clients, disconnect, record, reload: requests to the control socket; ``show``
+    names vncd.control's function that formats the reply."""
+
+    def command(name: str, about: str, request: Callable, show: str) -> argparse.ArgumentParser:
+        parser = commands.add_parser(
+            name,
+            help=about,
+            description=f"{about[0].upper()}{about[1:]}, through its control socket ([control] "
+            "socket). Exit status 1 when vncd is not running or refuses.",
+        )
+        parser.add_argument("--socket", type=Path, help="the control socket (default: CONFIG's)")
+        parser.add_argument("--config", type=Path, help=config_help)
+        parser.set_defaults(handler=_control, request=request, show=show)
+        return parser
+
+    for name, about in (
+        ("status", "show what the running vncd serves, where it listens and its viewer count"),
+        ("clients", "list the viewers of the running vncd"),
+    ):
+        parser = command(name, about, lambda args: {"command": args.command}, f"format_{name}")
+        parser.add_argument("--json", action="store_true", help="print the JSON reply instead")
+    disconnect = command(
+        "disconnect",
+        "disconnect one viewer of the running vncd",
+        lambda args: {"command": "disconnect", "id": args.id},
+        "format_disconnect",
+    )
+    record = command(
+        "record",
+        "start or stop recording one viewer of the running vncd ([recording] directory)",
+        lambda args: {"command": "record", "id": args.id, "action": args.action},
+        "format_record",
+    )
+    for parser in (disconnect, record):
+        parser.add_argument("id", type=int, metavar="ID", help="the viewer's id (vncd clients)")
+    record.add_argument("action", choices=("start", "stop"))
+    command(
+        "reload",
+        "read the configuration file again and apply what can change while vncd runs",
+        lambda args: {"command": "reload"},
+        "format_reload",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

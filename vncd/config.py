@@ -17,14 +17,20 @@ from typing import Any
 
 import attrs
 import cattrs
-from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+from cattrs.errors import (
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+    IterableValidationNote,
+)
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from . import passwords, serverkey
+from . import passwords, recording, serverkey, unix_sockets, users
+from .logs import FORMATS as LOG_FORMATS
+from .offer import TYPE_NAMES, UNAUTHENTICATED, needs_of
 from .policy import INPUT_MODES, SHARING_MODES
 from .resize import RESIZE_POLICIES
 from .transports import MODES, is_loopback, parse_origin, server_context
-from .vencrypt import TYPE_NAMES, needs_of
 
 SOURCE_KINDS = ("auto", "demo", "x11", "xvfb")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -120,6 +126,66 @@ def _origins(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+_ADDRESS = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):([0-9]{1,5})")
+
+
+def host_and_port(value: str) -> tuple[str, int]:
+    """``"HOST:PORT"`` (an IPv6 address in brackets) as (host, port); ValueError if not."""
+    match = _ADDRESS.fullmatch(value)
+    if match is None or int(match[2]) > 65535:
+        raise ValueError('must be "HOST:PORT" (e.g. "127.0.0.1:9100", "[::1]:9100") or ""')
+    return match[1].strip("[]"), int(match[2])
+
+
+def _listen(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError('must be "HOST:PORT" (e.g. "127.0.0.1:9100", "[::1]:9100") or ""')
+    if value:
+        host_and_port(value)
+    return value
+
+
+def _tcp(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError('must be "HOST:PORT" (e.g. "127.0.0.1:5901", "[::1]:5901") or ""')
+    if value:
+        host_and_port(value)
+    return value
+
+
+#: sun_path holds 108 bytes with the terminating NUL (unix(7)).
+def _unix_path(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(
+            f"must be an absolute path of at most {unix_sockets.MAX_PATH} bytes (a UNIX socket) "
+            'or ""'
+        )
+    try:
+        return value and unix_sockets.check_path(value)
+    except ValueError as error:
+        raise ValueError(f'{error} or ""') from None
+
+
+def _file_mode(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"0?[0-7]{3}", value):
+        raise ValueError('must be an octal file mode, e.g. "0660" or "0600"')
+    return value
+
+
+#: ``systemd = "*"``: every socket systemd passed.
+ALL_INHERITED = "*"
+
+
+def _fd_name(value: Any) -> str:
+    # systemd's FileDescriptorName=: printable ASCII without ":", at most 255 characters.
+    if not isinstance(value, str) or not re.fullmatch(r"[!-9;-~]{0,255}", value):
+        raise ValueError(
+            "must be a socket name systemd passed (FileDescriptorName=, LISTEN_FDNAMES), "
+            '"*" for all of them, or ""'
+        )
+    return value
+
+
 def _security_types(value: Any) -> tuple[str, ...]:
     allowed = ", ".join(map(_toml, TYPE_NAMES))
     if not isinstance(value, list):
@@ -130,15 +196,6 @@ def _security_types(value: Any) -> tuple[str, ...]:
     if len(set(value)) != len(value):
         raise ValueError("names a security type twice")
     return tuple(value)
-
-
-def _users(value: Any) -> dict[str, str]:
-    if not isinstance(value, dict) or not all(
-        isinstance(name, str) and isinstance(password, str) and password
-        for name, password in value.items()
-    ):
-        raise ValueError('must be a table of user = "password" (non-empty passwords)')
-    return dict(value)
 
 
 def _setting(default: Any, check: Check) -> Any:
@@ -152,14 +209,30 @@ def _setting(default: Any, check: Check) -> Any:
 class ServerConfig:
     """[server]: where to listen and who may connect."""
 
+    #: Address to listen on: `"0.0.0.0"` is every interface (IPv4), `"::"` every interface (IPv6
+    #: only). Anything but a loopback address needs a password (see
+    #: `security.allow_unauthenticated_remote`).
     host: str = _setting("127.0.0.1", _host)
+    #: TCP port; `0` picks a free port and logs it.
     port: int = _setting(5900, _integer(0, 65535, " (0 picks a free port)"))
+    #: The VNC password (Latin-1 text); `""` = no authentication. VNC authentication uses
+    #: only its first 8 characters.
     password: str = _setting("", _password)
+    #: A second password that gives a view-only session; needs `password`.
     view_only_password: str = _setting("", _password)
+    #: A vncpasswd file (`vncd passwd FILE`) that holds both passwords, instead of `password` and
+    #: `view_only_password`.
     password_file: str = _setting("", _text)
+    #: Viewers connected at once.
     max_connections: int = _setting(64, _integer(1, 1000))
+    #: The desktop name viewers show; `""` = the source's name.
     name: str = _setting("", _text)
+    #: `"auto"`: VNC viewers, browsers (HTTP, WebSocket) and TLS on one port; `"rfb"`: VNC viewers
+    #: only, greeted at once; `"websocket"`: browsers only; `"http-only"`: the web page and the
+    #: status pages, no VNC at all (neither viewers nor WebSocket).
     mode: str = _setting("auto", _one_of(*MODES))
+    #: `auto` mode: a client that says nothing this long is greeted as a VNC viewer (browsers speak
+    #: at once).
     detect_ms: int = _setting(50, _integer(1, 1000, " (milliseconds)"))
 
 
@@ -167,18 +240,29 @@ class ServerConfig:
 class SourceConfig:
     """[source]: what is served (geometry applies to the sources that create a desktop)."""
 
+    #: `"auto"`: `x11` when a display answers, else `demo`; `"demo"`: a desktop drawn in-process;
+    #: `"x11"`: an existing X display; `"xvfb"`: a private Xvfb running `command`.
     kind: str = _setting("auto", _one_of(*SOURCE_KINDS))
+    #: x11: the display to serve; `""` = `$DISPLAY`.
     display: str = _setting("", _text)
+    #: demo and xvfb: the desktop's size at start.
     geometry: tuple[int, int] = _setting((1280, 800), _geometry)
+    #: xvfb: the session command started on the new display; `""` = none.
     command: str = _setting("xterm", _text)
+    #: Who may resize the desktop (SetDesktopSize: noVNC's remote resize, TigerVNC's
+    #: `-RemoteResize`): `"any"` viewer, only the `"first"` (connected longest; view-only viewers
+    #: never may), or `"none"`.
     resize: str = _setting("any", _one_of(*RESIZE_POLICIES))
+    #: The largest size viewers may resize to, at least `geometry`; xvfb allocates it at start (4
+    #: bytes a pixel) unless `resize = "none"`.
     max_size: tuple[int, int] = _setting((3840, 2160), _geometry)
 
 
 @attrs.frozen
 class CaptureConfig:
-    """[capture]."""
+    """[capture]: how often the desktop is looked at."""
 
+    #: Capture, and update each viewer, at most this many times a second.
     max_fps: int = _setting(60, _integer(1, 240))
 
 
@@ -187,7 +271,9 @@ class EncodingsConfig:
     """[encodings]: which optional encodings vncd offers to viewers that ask for them, and
     how lossy areas are made exact."""
 
+    #: Offer Open H.264 to viewers that ask for it (needs the `h264` extra: PyAV).
     h264: bool = _setting(False, _boolean)
+    #: Send lossy (JPEG, H.264) areas again losslessly once unchanged this long; `0` = never.
     lossless_refresh_ms: int = _setting(50, _integer(0, 60_000, " (milliseconds, 0 = off)"))
 
 
@@ -195,27 +281,56 @@ class EncodingsConfig:
 class LimitsConfig:
     """[limits]: caps on what one client may make the server hold."""
 
+    #: The largest clipboard text taken from or sent to a viewer, in bytes.
     max_cut_text: int = _setting(1 << 20, _integer(0, 64 << 20, " (bytes, at most 64 MiB)"))
+    #: The most encodings a viewer may list in SetEncodings.
     max_encodings: int = _setting(1024, _integer(1, 65535))
+    #: A connection must finish the handshake this soon.
     handshake_seconds: int = _setting(10, _integer(1, 300, " (seconds)"))
+    #: Connections not authenticated yet, in all; more are closed at once.
     max_unauthenticated: int = _setting(32, _integer(1, 1000))
+    #: Connections not authenticated yet from one address; more are closed at once.
     max_unauthenticated_per_address: int = _setting(8, _integer(1, 1000))
+    #: Failed authentications from one address before it must wait (only wrong passwords count,
+    #: never junk).
     auth_failures: int = _setting(5, _integer(1, 1000))
+    #: The first wait; each failure after it doubles the wait.
     auth_backoff_seconds: int = _setting(10, _integer(1, 3600, " (seconds)"))
+    #: The longest wait, at least `auth_backoff_seconds`: once an attack stops, the rightful user
+    #: waits at most this long.
     auth_backoff_max_seconds: int = _setting(30, _integer(1, 86400, " (seconds)"))
 
 
 @attrs.frozen
 class LogConfig:
-    """[log]."""
+    """[log]: what vncd logs."""
 
+    #: The least severe messages logged.
     level: str = _setting("info", _one_of(*LOG_LEVELS))
+    #: `"text"`: one line per record; `"json"`: one JSON object per line, with the fields of
+    #: a connection's last line (peer, transport, security, ...) as keys of their own.
+    format: str = _setting("text", _one_of(*LOG_FORMATS))
+    #: The file to append records to, created with mode 0640 if missing; `""` = standard error.
+    file: str = _setting("", _text)
+
+
+@attrs.frozen
+class MetricsConfig:
+    """[metrics]: Prometheus metrics for monitoring (vncd.metrics)."""
+
+    #: Serve `/metrics` (Prometheus' text format); on the RFB port's HTTP side, anyone who
+    #: can reach that port can read it, viewers' addresses included.
+    enabled: bool = _setting(True, _boolean)
+    #: `"HOST:PORT"`: serve `/metrics` (with `/healthz` and `/readyz`) there alone, and not on
+    #: the RFB port; `""` = on the RFB port. A port of `0` picks a free one and logs it.
+    listen: str = _setting("", _listen)
 
 
 @attrs.frozen
 class HttpConfig:
     """[http]: what browsers get on the RFB port."""
 
+    #: `""` = the copy installed with vncd, or this checkout's `web/`.
     web_root: str = _setting("", _text)
 
 
@@ -223,10 +338,15 @@ class HttpConfig:
 class WebSocketConfig:
     """[websocket]: browser viewers (noVNC)."""
 
+    #: Web pages, besides this server's own, that may open a WebSocket, e.g.
+    #: `["https://portal.example.com"]`; `["*"]` = any.
     allowed_origins: tuple[str, ...] = _setting((), _origins)
+    #: The largest WebSocket message accepted, in bytes.
     max_message_size: int = _setting(
         2 << 20, _integer(1024, 128 << 20, " (bytes, at most 128 MiB)")
     )
+    #: Seconds between keepalive pings; a ping still unanswered at the next one closes the
+    #: connection. `0` = no pings.
     ping_interval: int = _setting(30, _integer(0, 3600, " (seconds; 0 = no pings)"))
 
 
@@ -234,7 +354,10 @@ class WebSocketConfig:
 class TlsConfig:
     """[tls]: certificate and key for https:// and wss:// on the RFB port."""
 
+    #: PEM certificate (chain) for `https://` and `wss://` on the same port, and for VeNCrypt's X509
+    #: types; needs `key`.
     certificate: str = _setting("", _text)
+    #: Its PEM private key; set both or neither.
     key: str = _setting("", _text)
 
 
@@ -243,11 +366,24 @@ class ViewersConfig:
     """[viewers]: who drives the desktop, who may share it, how long a viewer may stay
     (vncd.policy)."""
 
+    #: `"shared"`: every viewer drives the keyboard and pointer; `"single-controller"`: the first
+    #: viewer to send input drives, and the others' keys, pointer and clipboard are ignored until it
+    #: leaves (or goes idle: `takeover_idle_seconds`).
     input: str = _setting("shared", _one_of(*INPUT_MODES))
+    #: single-controller: another viewer may take control once the controller has sent no input this
+    #: long; `0` = never.
     takeover_idle_seconds: int = _setting(0, _integer(0, 604800, " (seconds; 0 = never)"))
+    #: A viewer that asks for exclusive access (a non-shared ClientInit): `"disconnect-others"`
+    #: closes the other viewers; `"refuse-new"` refuses it while others are connected, and everyone
+    #: while it is; `"always-shared"` treats every viewer as shared.
     sharing: str = _setting("disconnect-others", _one_of(*SHARING_MODES))
+    #: Disconnect a viewer that sent no key, pointer, clipboard or resize message this long; `0` =
+    #: never.
     idle_timeout_seconds: int = _setting(0, _integer(0, 604800, " (seconds; 0 = never)"))
+    #: Disconnect a viewer this long after it connected; `0` = unlimited.
     max_session_seconds: int = _setting(0, _integer(0, 604800, " (seconds; 0 = unlimited)"))
+    #: `true`: every viewer only watches (no keys, pointer, clipboard or resize reach the desktop),
+    #: whatever its password.
     view_only: bool = _setting(False, _boolean)
 
 
@@ -255,17 +391,91 @@ class ViewersConfig:
 class SecurityConfig:
     """[security]: what vncd refuses to do unless told."""
 
+    #: `true`: serve with no password (or with a type that asks for none) on a non-loopback
+    #: `server.host`; `false`: that is a configuration error.
     allow_unauthenticated_remote: bool = _setting(False, _boolean)
-    #: The RSA-AES server key (PEM); "" = serverkey.default_path(). Made on first use.
+    #: The RSA-AES server key (PEM), made on first use with mode 0600; `""` =
+    #: `~/.local/state/vncd/rsa_key.pem`.
     rsa_key: str = _setting("", _text)
-    #: What plain-TCP viewers are offered, in order (vncd.vencrypt.TYPE_NAMES); () = the
-    #: automatic offer (VNC authentication with a password, else None).
+    #: The security types offered to plain-TCP viewers, in order; `[]` = automatic (VNC
+    #: authentication with a password, else None). `*Vnc` types need `server.password`, `*Plain`
+    #: types `users_file`, RSA-AES (`RA2*`) either; `X509*` use [tls]'s certificate, `TLS*`
+    #: anonymous TLS. WebSocket viewers (already in TLS) are not offered VeNCrypt.
     types: tuple[str, ...] = _setting((), _security_types)
-    #: Plain's users (VeNCrypt Plain, TLSPlain, X509Plain): name → password.
-    users: Mapping[str, str] = _setting({}, _users)
+    #: The users file (`vncd passwd --user NAME FILE`): names and hashed passwords for the `*Plain`
+    #: types, RSA-AES and Tight's login; read again when it changes.
+    users_file: str = _setting("", _text)
 
 
-_SECRETS = {"password", "view_only_password", "users"}
+def _file_name(value: Any) -> str:
+    return recording.check_file_name(_text(value))
+
+
+@attrs.frozen
+class RecordingConfig:
+    """[recording]: FBS recordings of what viewers are sent (vncd.recording)."""
+
+    #: Where recordings go (FBS files that `vncd replay` plays), an existing directory; `""` =
+    #: nowhere.
+    directory: str = _setting("", _text)
+    #: `"all"`: record every viewer from its first update (needs `directory`); `"none"`: only on
+    #: demand.
+    sessions: str = _setting("none", _one_of("none", "all"))
+    #: The files' names: `{time}` (local, `20260102-030405`) and `{peer}` (`127.0.0.1-5901`); an
+    #: existing file is never overwritten (`-2`, `-3`… are added).
+    file_name: str = _setting(recording.DEFAULT_FILE_NAME, _file_name)
+    #: Bytes waiting for the disk before a session's recording stops (with a log line) rather than
+    #: delay the viewer.
+    max_buffer: int = _setting(64 << 20, _integer(1 << 20, 1 << 30, " (bytes, 1 MiB..1 GiB)"))
+
+
+def _control_socket(value: Any) -> str:
+    allowed = f'must be an absolute path (at most {unix_sockets.MAX_PATH} bytes), "" or "off"'
+    if not isinstance(value, str):
+        raise ValueError(allowed)
+    try:
+        return value if value in ("", "off") else unix_sockets.check_path(value)
+    except ValueError:
+        raise ValueError(allowed) from None
+
+
+@attrs.frozen
+class ControlConfig:
+    """[control]: the local control socket that `vncd status`, `clients`, `disconnect`,
+    `record` and `reload` talk to (vncd.control)."""
+
+    #: The UNIX socket (JSON lines), created with mode 0600 in a directory only its user may
+    #: write to (made with mode 0700 if missing); `""` = `$XDG_RUNTIME_DIR/vncd/control.sock`,
+    #: or `/tmp/vncd-UID/control.sock` without `XDG_RUNTIME_DIR`; `"off"` = no control socket.
+    socket: str = _setting("", _control_socket)
+
+
+@attrs.frozen
+class ListenConfig:
+    """[[listen]]: one place to listen on (vncd.listeners); repeat the table for more. Each
+    entry sets one of `tcp`, `unix` or `systemd`. Without any, vncd listens on [server]'s
+    `host` and `port`, or, started by systemd socket activation (`LISTEN_FDS`), on the
+    sockets systemd passed."""
+
+    #: `"HOST:PORT"`, an IPv6 address in brackets (`"[::1]:5901"`); a port of `0` picks a free
+    #: one and logs it.
+    tcp: str = _setting("", _tcp)
+    #: An absolute path: a UNIX socket made there (one left by a crashed run is replaced if
+    #: nothing listens on it), removed when vncd stops.
+    unix: str = _setting("", _unix_path)
+    #: The UNIX socket's permissions (octal); connecting needs write permission.
+    unix_mode: str = _setting("0660", _file_mode)
+    #: A socket systemd passed (socket activation), by its name (`FileDescriptorName=`, by default
+    #: the socket unit's name, e.g. `"vncd.socket"`), or `"*"` for every one.
+    systemd: str = _setting("", _fd_name)
+    #: As `server.mode`; `""` = `server.mode`.
+    mode: str = _setting("", _one_of("", *MODES))
+    #: Whether [tls] serves `https://` and `wss://` here (VeNCrypt inside RFB follows
+    #: `security.types` alone).
+    tls: bool = _setting(True, _boolean)
+
+
+_SECRETS = {"password", "view_only_password"}
 
 
 @attrs.frozen
@@ -283,6 +493,11 @@ class Config:
     tls: TlsConfig = attrs.field(factory=TlsConfig)
     viewers: ViewersConfig = attrs.field(factory=ViewersConfig)
     security: SecurityConfig = attrs.field(factory=SecurityConfig)
+    recording: RecordingConfig = attrs.field(factory=RecordingConfig)
+    metrics: MetricsConfig = attrs.field(factory=MetricsConfig)
+    control: ControlConfig = attrs.field(factory=ControlConfig)
+    #: [[listen]] entries, an array of tables.
+    listen: tuple[ListenConfig, ...] = attrs.field(factory=tuple, metadata={"table": ListenConfig})
 
     def resolved_passwords(self) -> tuple[str, str]:
         """(full-access password, view-only password), "" when unset; reads password_file."""
@@ -328,11 +543,16 @@ class Config:
             for key in ("password", "view_only_password")
             if len(value := getattr(server, key)) > passwords.MAX_LENGTH
         ]
-        no_password = not (server.password or server.password_file)
-        if no_password and not is_loopback(server.host):
+        no_password = bool(open_door(self))  # some offered type asks for nothing
+        found += [
+            f"{where} and no password: anyone who can reach this port can control the desktop"
+            for where, host in tcp_hosts(self)
+            if no_password and not is_loopback(host)
+        ]
+        if self.listen and (server.host, server.port) != ("127.0.0.1", 5900):
             found.append(
-                f"server.host = {_toml(server.host)} and no password: anyone who can reach "
-                "this port can control the desktop"
+                "server.host and server.port are not used: the [[listen]] entries say where "
+                "to listen"
             )
         if no_password and "*" in self.websocket.allowed_origins:
             found.append(
@@ -343,6 +563,11 @@ class Config:
             found.append(
                 'security.types includes "Plain": user names and passwords cross the network '
                 'unencrypted; "X509Plain" carries them inside TLS'
+            )
+        if "Tight" in self.security.types and self.security.users_file:
+            found.append(
+                'security.types includes "Tight" with a users file: its login sends user names '
+                'and passwords unencrypted; "X509Plain" or "RA2" carry them encrypted'
             )
         viewers = self.viewers
         if viewers.takeover_idle_seconds and viewers.input != "single-controller":
@@ -356,13 +581,15 @@ class Config:
         """The effective configuration as TOML, with passwords hidden (for ``vncd check``)."""
         lines = []
         for section, values in _CONVERTER.unstructure(self).items():
-            lines.append(f"[{section}]")
-            for key, value in values.items():
-                if key in _SECRETS and value:
-                    lines.append(f'{key} = "********"  # hidden')
-                else:
-                    lines.append(f"{key} = {_toml(value)}")
-            lines.append("")
+            tables = values if isinstance(values, list) else [values]  # [[listen]]: a list
+            for table in tables:
+                lines.append(f"[[{section}]]" if tables is values else f"[{section}]")
+                for key, value in table.items():
+                    if key in _SECRETS and value:
+                        lines.append(f'{key} = "********"  # hidden')
+                    else:
+                        lines.append(f"{key} = {_toml(value)}")
+                lines.append("")
         return "\n".join(lines)
 
 
@@ -382,6 +609,27 @@ def _table_hook(structure: Callable[[Any, type], Any]) -> Callable[[Any, type], 
     return structure_table
 
 
+def _array_hook(converter: cattrs.Converter, cls: type) -> Callable[[Any, type], Any]:
+    """An array of tables (``[[listen]]``): each entry structured as ``cls``, every mistake
+    reported with the entry's index."""
+
+    def structure_array(value: Any, array: type) -> tuple[Any, ...]:
+        if not isinstance(value, list):
+            raise ValueError("must be an array of tables, each headed [[listen]]")
+        entries, errors = [], []
+        for index, item in enumerate(value):
+            try:
+                entries.append(converter.structure(item, cls))
+            except Exception as error:  # each is reported below
+                error.add_note(IterableValidationNote(f"@ index {index}", index, cls))
+                errors.append(error)
+        if errors:
+            raise IterableValidationError("invalid entries", errors, array)
+        return tuple(entries)
+
+    return structure_array
+
+
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=True)
     sections = (
@@ -396,6 +644,10 @@ def _make_converter() -> cattrs.Converter:
         TlsConfig,
         ViewersConfig,
         SecurityConfig,
+        RecordingConfig,
+        MetricsConfig,
+        ControlConfig,
+        ListenConfig,
     )
     for section in sections:
         hooks = {
@@ -405,6 +657,9 @@ def _make_converter() -> cattrs.Converter:
         converter.register_structure_hook(
             section, _table_hook(make_dict_structure_fn(section, converter, **hooks))
         )
+    converter.register_structure_hook_func(
+        lambda cls: cls == tuple[ListenConfig, ...], _array_hook(converter, ListenConfig)
+    )
     size = override(unstruct_hook=lambda size: f"{size[0]}x{size[1]}")
     converter.register_unstructure_hook(
         SourceConfig,
@@ -416,14 +671,21 @@ def _make_converter() -> cattrs.Converter:
 _CONVERTER = _make_converter()
 
 
+def _dotted(path: Sequence[str | int]) -> str:
+    """A key path as the user reads it: ``listen[0].tcp``."""
+    return "".join(f"[{key}]" if isinstance(key, int) else f".{key}" for key in path)[1:]
+
+
 def _problems(
-    error: BaseException, data: Mapping[str, Any], path: tuple[str, ...]
-) -> Iterator[tuple[tuple[str, ...], str]]:
-    """Flatten cattrs' tree of errors into (key path, one line) pairs."""
-    if isinstance(error, ClassValidationError):
+    error: BaseException, data: Mapping[str, Any], path: tuple[str | int, ...]
+) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Flatten cattrs' tree of errors into (key path, one line) pairs; an array's entries
+    appear in the path as ``[index]``."""
+    if isinstance(error, ClassValidationError | IterableValidationError):
         with_notes, without_notes = error.group_exceptions()
         for inner, note in with_notes:
-            yield from _problems(inner, data, (*path, note.name))
+            key = note.name if isinstance(error, ClassValidationError) else note.index
+            yield from _problems(inner, data, (*path, key))
         for inner in without_notes:
             yield from _problems(inner, data, path)
     elif isinstance(error, ForbiddenExtraKeysError):
@@ -435,12 +697,12 @@ def _problems(
                 what = f"unknown section (known sections: {known})"
             else:
                 what = f"unknown key outside any section (the sections are: {known})"
-            yield (*path, key), f"{'.'.join((*path, key))}: {what}"
+            yield (*path, key), f"{_dotted((*path, key))}: {what}"
     else:
         value: Any = data
         for key in path:
             value = value[key]
-        yield path, f"{'.'.join(path)} = {_toml(value)}: {error}"
+        yield path, f"{_dotted(path)} = {_toml(value)}: {error}"
 
 
 def _password_checks(config: Config) -> list[str]:
@@ -506,19 +768,62 @@ def _limit_checks(config: Config) -> list[str]:
     return []
 
 
+def open_door(config: Config) -> str:
+    """The offered security type that lets a viewer in with no secret ("" when none does):
+    None, TLSNone or X509None when named in [security] types, Tight when there is no secret
+    to offer inside it (vncd.tight), or the automatic offer's None when there is no secret."""
+    server = config.server
+    secret = server.password or server.password_file or config.security.users_file
+    if not config.security.types:
+        return "" if secret else "None"
+    opens = UNAUTHENTICATED if secret else {*UNAUTHENTICATED, "Tight"}
+    return next((name for name in config.security.types if name in opens), "")
+
+
+def tcp_hosts(config: Config) -> list[tuple[str, str]]:
+    """(key = value, host) of each TCP address in the configuration: [server] host, or the
+    [[listen]] entries' (whose ``where`` reads e.g. ``listen[0].tcp = "0.0.0.0:5901"``)."""
+    if not config.listen:
+        return [(f"server.host = {_toml(config.server.host)}", config.server.host)]
+    return [
+        (f"listen[{index}].tcp = {_toml(entry.tcp)}", host_and_port(entry.tcp)[0])
+        for index, entry in enumerate(config.listen)
+        if entry.tcp
+    ]
+
+
 def _exposure_checks(config: Config) -> list[str]:
     """No authentication on a non-loopback address only when the config says so."""
-    server = config.server
-    if server.password or server.password_file or is_loopback(server.host):
-        return []
-    if config.security.allow_unauthenticated_remote:
-        return []
     return [
-        f"server.host = {_toml(server.host)} with no password: anyone who can reach this "
-        "port could control the desktop, so vncd refuses to start; set server.password (or "
-        'password_file), listen on "127.0.0.1", or set [security] '
-        "allow_unauthenticated_remote = true to allow it"
+        problem
+        for where, host in tcp_hosts(config)
+        if not is_loopback(host) and (problem := exposure_problem(config, where))
     ]
+
+
+def exposure_problem(config: Config, where: str) -> str:
+    """Why vncd refuses to serve on a non-loopback address (``where`` names it) with this
+    configuration; "" when it does not."""
+    door = open_door(config)
+    if not door or config.security.allow_unauthenticated_remote:
+        return ""
+    if config.security.types:
+        what = f"security.types offers {_toml(door)}, which asks for no password"
+        fix = f"remove {_toml(door)} from security.types"
+    else:
+        what = "no password"
+        fix = "set server.password (or password_file)"
+    return (
+        f"{where} with {what}: anyone who can reach this port could control the desktop, so "
+        f'vncd refuses to start; {fix}, listen on "127.0.0.1", or set [security] '
+        "allow_unauthenticated_remote = true to allow it"
+    )
+
+
+def cross_checks(config: Config) -> list[str]:
+    """The mistakes between keys, for a Config made in code (each value alone was checked
+    as it was read): a reload checks the running settings with the new ones it applies."""
+    return _cross_checks(config)
 
 
 def _cross_checks(config: Config) -> list[str]:
@@ -531,19 +836,108 @@ def _cross_checks(config: Config) -> list[str]:
         *_size_checks(config),
         *_rsa_key_checks(config),
         *_security_type_checks(config),
+        *_users_file_checks(config),
+        *_recording_checks(config),
+        *_log_checks(config),
+        *_metrics_checks(config),
+        *_listen_checks(config),
     ]
+
+
+def _listen_checks(config: Config) -> list[str]:
+    """Each [[listen]] entry names one place, a UNIX socket's directory exists, and no
+    place is named twice (port 0, a free port each time, may repeat)."""
+    problems, seen = [], {}
+    for index, entry in enumerate(config.listen):
+        where = f"listen[{index}]"
+        places = [key for key in ("tcp", "unix", "systemd") if getattr(entry, key)]
+        if len(places) != 1:
+            problems.append(
+                f"{where}: set exactly one of tcp, unix or systemd (it sets "
+                f"{' and '.join(places) or 'none'})"
+            )
+            continue
+        key = places[0]
+        value = getattr(entry, key)
+        where = f"{where}.{key} = {_toml(value)}"
+        if key == "tcp":
+            place: tuple[str, ...] = (key, *map(str, host_and_port(value)))
+            if place[2] == "0":
+                continue
+        elif key == "unix":
+            place = (key, str(Path(value).resolve()))
+            if not Path(value).parent.is_dir():
+                problems.append(f"{where}: its directory does not exist")
+            elif Path(value).is_dir():
+                problems.append(f"{where}: a directory (a socket's path is needed)")
+        else:  # "*" takes every socket systemd passed, so it shares them with no entry
+            place = (key, value)
+            clashes = [
+                seen_at
+                for (kind, *name), seen_at in seen.items()
+                if kind == key and ALL_INHERITED in (*name, value)
+            ]
+            if clashes:
+                problems.append(f'{where}: listen[{clashes[0]}] takes it already ("*": all)')
+                continue
+        if place in seen:
+            problems.append(f"{where}: listen[{seen[place]}] names it already")
+        seen.setdefault(place, index)
+    return problems
+
+
+def _metrics_checks(config: Config) -> list[str]:
+    metrics = config.metrics
+    if metrics.listen and not metrics.enabled:
+        return [f"metrics.listen = {_toml(metrics.listen)}: needs metrics.enabled = true"]
+    return []
+
+
+def _log_checks(config: Config) -> list[str]:
+    """The log file's directory must exist (vncd creates the file, not directories)."""
+    path = config.log.file
+    if path and (Path(path).is_dir() or not Path(path).parent.is_dir()):
+        what = "a directory" if Path(path).is_dir() else "its directory does not exist"
+        return [f"log.file = {_toml(path)}: {what} (a file to append to is needed)"]
+    return []
+
+
+def _recording_checks(config: Config) -> list[str]:
+    """Recording all sessions needs a directory, and a directory must exist."""
+    settings = config.recording
+    if settings.directory and not Path(settings.directory).is_dir():
+        return [f"recording.directory = {_toml(settings.directory)}: not a directory"]
+    if settings.sessions == "all" and not settings.directory:
+        return ['recording.sessions = "all": needs recording.directory (where the files go)']
+    return []
 
 
 def _rsa_key_checks(config: Config) -> list[str]:
     """A key file that exists must hold a usable key (a missing one is generated); without
     a password RSA-AES is not offered and the key is not read."""
     path = config.rsa_key_path()
-    if not (config.server.password or config.server.password_file) or not path.exists():
+    server = config.server
+    secret = server.password or server.password_file or config.security.users_file
+    if not secret or not path.exists():
         return []
     try:
         serverkey.read_key(path)
     except (OSError, ValueError) as error:
         return [f"security.rsa_key = {_toml(str(path))}: {error}"]
+    return []
+
+
+def _users_file_checks(config: Config) -> list[str]:
+    """The users file exists and every line is valid (vncd.users)."""
+    path = config.security.users_file
+    if not path:
+        return []
+    try:
+        users.read_users(path)
+    except OSError as error:
+        return [f"security.users_file = {_toml(path)}: cannot read it: {error.strerror}"]
+    except ValueError as error:
+        return [f"security.users_file = {_toml(path)}: {error}"]
     return []
 
 
@@ -556,7 +950,11 @@ def _security_type_checks(config: Config) -> list[str]:
             not (server.password or server.password_file),
             "server.password (or password_file)",
         ),
-        "users": (not config.security.users, "[security] users"),
+        "users": (not config.security.users_file, "security.users_file"),
+        "secret": (
+            not (server.password or server.password_file or config.security.users_file),
+            "server.password (or password_file) or security.users_file",
+        ),
     }
     problems = []
     for name in names:
@@ -574,6 +972,9 @@ _PATH_SETTINGS = (
     ("tls", "certificate"),
     ("tls", "key"),
     ("security", "rsa_key"),
+    ("security", "users_file"),
+    ("recording", "directory"),
+    ("log", "file"),
 )
 
 
@@ -614,7 +1015,7 @@ def parse_config(
     except ClassValidationError as error:
         raise ConfigError(
             [
-                f"{'command line' if '.'.join(path) in overrides else origin}: {line}"
+                f"{'command line' if _dotted(path) in overrides else origin}: {line}"
                 for path, line in _problems(error, data, ())
             ]
         ) from None

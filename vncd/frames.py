@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -179,11 +180,17 @@ class Subscription:
         self._everything = True  # no frame seen yet, or a size change: send it all
         #: The viewer takes CopyRect (its SetEncodings said so): moves become copies.
         self.accepts_moves = False
+        #: When the oldest damage not taken yet arrived (None: none waits), for the
+        #: damage-to-send latency (vncd.metrics): ``time.perf_counter()``, real time even
+        #: under a test's clock, and callable outside Trio like the rest of this class.
+        self.changed_since: float | None = None
 
     def add_damage(self, boxes: list[Box] | None, move: Move | None = None) -> None:
         """Add changed boxes; None means everything (a new size, the first frame). ``move``:
         part of the change is old pixels moved (inside ``boxes``), which the viewer may
         copy instead of being sent them."""
+        if self.changed_since is None:
+            self.changed_since = time.perf_counter()
         if boxes is None:
             self._everything = True
             self._copy = None
@@ -230,7 +237,10 @@ class Subscription:
             self._everything = False
             self._region = Region()
             self._region.add(frame.box)
-        return frame, [box.intersect(frame.box) for box in self._region.take(within)]
+        taken = [box.intersect(frame.box) for box in self._region.take(within)]
+        if not self._region.boxes:
+            self.changed_since = None
+        return frame, taken
 
     def has_damage(self, within: Box | None = None) -> bool:
         """Whether a frame exists with damage or a copy (inside ``within``) not taken yet."""
@@ -260,8 +270,11 @@ class FrameBus:
         source: Source,
         max_fps: float,
         run_sync: Callable[..., Awaitable[Any]] = trio.to_thread.run_sync,
+        on_capture: Callable[[float], None] = lambda seconds: None,
     ) -> None:
         self._source = source
+        #: Told each capture's duration in seconds (vncd.metrics' histogram).
+        self._on_capture = on_capture
         #: Runs capture and comparison off the Trio thread (tests run them inline, so that
         #: the autojump clock sees every step).
         self._run_sync = run_sync
@@ -277,6 +290,11 @@ class FrameBus:
         self._subscribed = Wakeup()
         self._hint: list[Box] | None = None  # damage reported since the last capture
         self._next_capture = -math.inf
+        #: Since when a capture is owed (damage reported, or a new viewer needs a frame) that
+        #: no capture has taken on yet, and since when the capture under way has been owed;
+        #: None while there is none (see ``overdue``).
+        self._owed_since: float | None = None
+        self._capture_owed_since: float | None = None
         self._fresh = False  # whether latest is current (captured with someone subscribed)
         self.latest: Frame | None = None
         self._serial = 0
@@ -314,12 +332,20 @@ class FrameBus:
             subscribers=len(self._subscriptions),
         )
 
+    def overdue(self, now: float) -> float:
+        """How long a capture has been owed without one finishing (0: none is owed): a few
+        frame slots at most while capture works, growing while it hangs (/readyz)."""
+        owed = [t for t in (self._owed_since, self._capture_owed_since) if t is not None]
+        return now - min(owed) if owed else 0.0
+
     def _report(self, boxes: list[Box] | None) -> None:
         """Damage from the desktop (None: anything may have changed)."""
         if boxes is None or self._hint is None:
             self._hint = None
         else:
             self._hint.extend(boxes)
+        if self._owed_since is None:
+            self._owed_since = trio.current_time()
         self._changed.set()
 
     async def capture_now(self) -> Frame | None:
@@ -327,13 +353,18 @@ class FrameBus:
         return it (None when nothing changed)."""
         hint, self._hint = self._hint, []
         started = trio.current_time()
+        owed = started if self._owed_since is None else self._owed_since
+        self._capture_owed_since, self._owed_since = owed, None
         previous = self.latest
         moves = any(subscription.accepts_moves for subscription in self._subscriptions)
         captured, boxes, move = await self._run_sync(
             self._capture_and_compare, previous, hint, moves
         )
+        elapsed = trio.current_time() - started
         self._frames_captured += 1
-        self._capture_seconds += trio.current_time() - started
+        self._capture_seconds += elapsed
+        self._on_capture(elapsed)
+        self._capture_owed_since = None
         self._fresh = True
         if boxes == []:
             return None
@@ -448,6 +479,7 @@ class FrameBus:
                     # The damage came while someone watched and they left before this
                     # capture: latest misses it, so the next subscriber must not be shown it.
                     self._fresh = False
+                    self._owed_since = None
                     continue
                 now = trio.current_time()
                 if now < self._next_capture:

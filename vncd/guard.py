@@ -42,6 +42,9 @@ class GuardStatistics:
     pending: int
     tracked_addresses: int
     blocked_addresses: int
+    #: Secrets checked since the server started, and how they went.
+    failures: int
+    successes: int
 
 
 @attrs.define(eq=False)
@@ -65,6 +68,8 @@ class Guard:
     settings: GuardSettings = attrs.Factory(GuardSettings)
     _records: dict[str, _Record] = attrs.Factory(dict)
     _pending: dict[str, int] = attrs.Factory(dict)
+    _failures: int = 0
+    _successes: int = 0
 
     # --- authentication back-off -------------------------------------------------------
 
@@ -75,6 +80,7 @@ class Guard:
 
     def failed(self, address: str, now: float) -> float:
         """Count a failed authentication; returns the block it starts in seconds (0: none)."""
+        self._failures += 1
         record = self._record(address, now) or _Record()
         self._records.pop(address, None)
         self._records[address] = record  # newest last: the oldest are evicted first
@@ -90,6 +96,7 @@ class Guard:
 
     def succeeded(self, address: str) -> None:
         """The address authenticated: its failures are forgiven."""
+        self._successes += 1
         self._records.pop(address, None)
 
     def _record(self, address: str, now: float) -> _Record | None:
@@ -132,4 +139,6 @@ class Guard:
             blocked_addresses=sum(
                 1 for address in list(self._records) if self.blocked_for(address, now)
             ),
+            failures=self._failures,
+            successes=self._successes,
         )

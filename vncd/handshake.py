@@ -14,6 +14,8 @@ from protocol import (
     BGRX,
     ClientInit,
     HandshakeFailed,
+    InteractionCapabilities,
+    Phase,
     ProtocolVersion,
     SecurityResult,
     SecurityTypeChosen,
@@ -25,10 +27,12 @@ from protocol import (
 from protocol.security import SecurityType
 from protocol.security.vncauth import check_response
 
-from . import rsaaes, vencrypt
+from . import rsaaes, tight, users, vencrypt
 from .channel import Channel, Refused
 from .guard import Guard
 from .hub import Access, Hub
+from .inner import Outcome
+from .offer import TYPE_NAMES
 from .policy import decide_sharing
 from .transports import WebSocketStream
 
@@ -42,6 +46,10 @@ class Admission:
 
     view_only: bool
     size: tuple[int, int]  # the framebuffer size announced in ServerInit
+    #: The security type the viewer chose, by its [security] types name ("VeNCrypt" for
+    #: any VeNCrypt subtype), and the user it logged in as ("" when none was named).
+    security: str = ""
+    user: str = ""
 
 
 async def admit(channel: Channel, hub: Hub, session: Session) -> Admission:
@@ -52,28 +60,28 @@ async def admit(channel: Channel, hub: Hub, session: Session) -> Admission:
     if len(hub.sessions) >= hub.access.max_connections:
         await channel.send(HandshakeFailed("too many connections"))
         raise Refused("too many connections")
-    security = SecurityType.VNC_AUTH if hub.access.password else SecurityType.NONE
     address = session.slot.address
-    if security == SecurityType.VNC_AUTH and (refusal := blocked(hub.guard, address)):
+    types = configured_types(channel, hub.access) or automatic_types(channel, hub.access)
+    if not types:
+        await channel.send(HandshakeFailed(NO_TYPE_FOR_3_3))
+        raise Refused(NO_TYPE_FOR_3_3)
+    if types != (SecurityType.NONE,) and (refusal := blocked(hub.guard, address)):
         await channel.send(HandshakeFailed(refusal))  # 7.1.2: no types, and the reason
         raise Refused(refusal)
-    await channel.send(
-        SecurityTypes(
-            configured_types(channel, hub.access) or offered_types(channel, hub.access, security)
-        )
-    )
-    chosen = security
+    await channel.send(SecurityTypes(types))
+    chosen = types[0]
     if channel.conn.version >= (3, 7):
         chosen = (await channel.expect(SecurityTypeChosen)).type
     view_only = hub.viewers.view_only
-    if chosen == SecurityType.VENCRYPT:
-        view_only = (
-            await authenticate_vencrypt(channel, hub.access, hub.guard, address) or view_only
-        )
+    user = ""
+    if chosen in (SecurityType.VENCRYPT, SecurityType.TIGHT):
+        run = vencrypt.run if chosen == SecurityType.VENCRYPT else tight.run
+        outcome = await run(channel, hub.access)
+        view_only = await settle(channel, hub.guard, address, outcome) or view_only
+        user = outcome.user
     elif chosen in rsaaes.OFFER:
-        view_only = (
-            await authenticate_rsa_aes(channel, hub.access, hub.guard, address, chosen) or view_only
-        )
+        outcome = await authenticate_rsa_aes(channel, hub.access, hub.guard, address, chosen)
+        view_only, user = outcome.view_only or view_only, outcome.user
     elif chosen == SecurityType.VNC_AUTH:
         view_only = await authenticate(channel, hub.access, hub.guard, address) or view_only
     elif channel.conn.version >= (3, 8):
@@ -82,8 +90,22 @@ async def admit(channel: Channel, hub: Hub, session: Session) -> Admission:
     client_init = await channel.expect(ClientInit)
     session.exclusive = join(hub, session, client_init.shared)
     size = hub.source.size
-    await channel.send(ServerInit(*size, BGRX, hub.name))
-    return Admission(view_only=view_only, size=size)
+    capabilities = InteractionCapabilities()  # rfbproto: only after Tight security
+    if chosen == SecurityType.TIGHT:
+        capabilities = tight.interaction_capabilities(hub.encodings)
+    await channel.send(ServerInit(*size, BGRX, hub.name, capabilities))
+    return Admission(view_only, size, security_name(chosen), user)
+
+
+#: Security type number → its name in [security] types (VeNCrypt's subtypes have their own).
+SECURITY_NAMES = {number: name for name, number in TYPE_NAMES.items()} | {
+    SecurityType.VENCRYPT: "VeNCrypt"
+}
+
+
+def security_name(number: int) -> str:
+    """A security type's name for the logs and /metrics (its number when it has none)."""
+    return SECURITY_NAMES.get(number, str(number))
 
 
 def join(hub: Hub, session: Session, asked_shared: bool) -> bool:
@@ -154,36 +176,48 @@ async def authenticate(channel: Channel, access: Access, guard: Guard, address: 
     return view
 
 
-def offered_types(channel: Channel, access: Access, security: SecurityType) -> tuple[int, ...]:
-    """VNC authentication, and RSA-AES beside it when there is a server key and the viewer
-    speaks 3.8 (3.3 carries one type; 3.7's SecurityResult has no reason). noVNC takes the
-    first type in the list that it knows, so a browser (WebSocket) gets RSA-AES first; a
-    native viewer sees VNC authentication first, as before."""
-    if security != SecurityType.VNC_AUTH or access.rsa_key is None:
-        return (security,)
-    if channel.conn.version is None or channel.conn.version < (3, 8):
-        return (security,)
+#: Why a 3.3 viewer, which cannot choose, is turned away when only named users may log in.
+NO_TYPE_FOR_3_3 = "this server needs a user name, which RFB 3.3 viewers cannot send"
+
+
+def automatic_types(channel: Channel, access: Access) -> tuple[int, ...]:
+    """The offer when ``[security] types`` is empty: VNC authentication with a password,
+    and RSA-AES beside it when there is a server key and the viewer speaks 3.8 (3.3 carries
+    one type; 3.7's SecurityResult has no reason); None only when there is no secret at
+    all. noVNC takes the first type in the list that it knows, so a browser (WebSocket)
+    gets RSA-AES first; a native viewer sees VNC authentication first."""
+    vnc_auth = (SecurityType.VNC_AUTH,) if access.password else ()
+    speaks_3_8 = channel.conn.version is not None and channel.conn.version >= (3, 8)
+    rsa_aes = rsaaes.OFFER if access.rsa_key is not None and speaks_3_8 else ()
+    if not (access.password or access.users):
+        return (SecurityType.NONE,)
     if isinstance(channel.stream, WebSocketStream):
-        return (*rsaaes.OFFER, security)
-    return (security, *rsaaes.OFFER)
+        return (*rsa_aes, *vnc_auth)
+    return (*vnc_auth, *rsa_aes)
 
 
 async def authenticate_rsa_aes(
     channel: Channel, access: Access, guard: Guard, address: str, security_type: int
-) -> bool:
-    """RSA-AES (vncd.rsaaes) in password-only mode against the VNC passwords; returns whether
-    the session is view-only. The password arrives whole inside the encrypted channel and is
-    compared whole (not cut to VNC authentication's 8 characters). Username+password mode
-    waits for a users file."""
+) -> Outcome:
+    """RSA-AES (vncd.rsaaes): a user name and password checked against the users file when
+    there is one, else the password alone against the VNC passwords, whole (not cut to VNC
+    authentication's 8 characters). Returns whether the session is view-only, and the user."""
     assert access.rsa_key is not None
-    credentials = await rsaaes.run(channel, access.rsa_key, security_type)
-    typed = credentials.password.encode()
+    credentials = await rsaaes.run(
+        channel, access.rsa_key, security_type, by_name=bool(access.users)
+    )
     await refuse_if_blocked(channel, guard, address)
+    if access.users:
+        verdict = await users.verify(access.users, credentials.username, credentials.password)
+        who = f"user {credentials.username!r}"
+        await conclude(channel, guard, address, verdict.ok, who)
+        return Outcome(ok=True, view_only=verdict.view_only, user=credentials.username)
+    typed = credentials.password.encode()
     full = hmac.compare_digest(typed, access.password.encode())
     view = not full and bool(access.view_only_password)
     view = view and hmac.compare_digest(typed, access.view_only_password.encode())
     await conclude(channel, guard, address, full or view)
-    return view
+    return Outcome(ok=True, view_only=view)
 
 
 def configured_types(channel: Channel, access: Access) -> tuple[int, ...]:
@@ -201,17 +235,15 @@ def configured_types(channel: Channel, access: Access) -> tuple[int, ...]:
     return types
 
 
-async def authenticate_vencrypt(
-    channel: Channel, access: Access, guard: Guard, address: str
-) -> bool:
-    """VeNCrypt (vncd.vencrypt): TLS on the stream, then the inner check; its SecurityResult
-    and back-off as for VNC authentication. Returns whether the session is view-only."""
-    outcome = await vencrypt.run(channel, access)
+async def settle(channel: Channel, guard: Guard, address: str, outcome: Outcome) -> bool:
+    """After VeNCrypt (vncd.vencrypt: TLS on the stream, then the inner check) or Tight
+    (vncd.tight): the SecurityResult and back-off as for VNC authentication. Returns whether
+    the session is view-only."""
     if outcome.checked:
         await refuse_if_blocked(channel, guard, address)
     if outcome.checked or not outcome.ok:
         who = f"user {outcome.user!r}" if outcome.user else ""
         await conclude(channel, guard, address, outcome.ok, who)
-    else:
+    elif channel.conn.phase is Phase.SECURITY_RESULT:  # not after Tight's none before 3.8
         await channel.send(SecurityResult(ok=True))  # nothing was checked (TLSNone, X509None)
     return outcome.view_only

@@ -15,8 +15,10 @@ from .clipboard import ClipboardBus
 from .cursor import CursorBus
 from .frames import FrameBus
 from .guard import Guard
+from .metrics import Meters
 from .notices import NoticeBus
 from .policy import InputControl, ViewerPolicy
+from .recording import RecordingSettings
 from .refresh import REFRESH_DELAY
 from .resize import DesktopResize
 from .sources.base import Source
@@ -25,6 +27,7 @@ from .updates import Audience, SharedEncodings, WorkerEncoders
 if TYPE_CHECKING:
     from .input import InputState
     from .session import Session
+    from .users import UserBook
     from .vencrypt import VeNCryptSetup
 
 
@@ -46,6 +49,8 @@ class Access:
     security_types: tuple[int, ...] = ()
     #: VeNCrypt's subtypes and TLS contexts, when type 19 is among ``security_types``.
     vencrypt: VeNCryptSetup | None = None
+    #: [security] users_file: the users of the types that carry a user name.
+    users: UserBook | None = None
 
 
 @attrs.define
@@ -71,6 +76,8 @@ class Hub:
     sessions: set[Session] = attrs.Factory(set)
     #: Back-off after failed authentications, slots for pending connections (vncd.guard).
     guard: Guard = attrs.Factory(Guard)
+    #: Where sessions are recorded, and whether all are ([recording], vncd.recording).
+    recording: RecordingSettings = attrs.Factory(RecordingSettings)
     #: Who may resize the desktop, how far, and who last did ([source] resize, max_size).
     resize: DesktopResize = attrs.Factory(DesktopResize)
     #: Runs big encodes off the Trio thread (tests run them inline, so that the autojump
@@ -80,6 +87,8 @@ class Hub:
     worker_encoders: WorkerEncoders = attrs.Factory(WorkerEncoders)
     #: Updates encoded once for every viewer with the same settings.
     shared_encodings: SharedEncodings = attrs.Factory(SharedEncodings)
+    #: Captures, encodes and updates as they happen, for /metrics (vncd.metrics).
+    meters: Meters = attrs.Factory(Meters)
     #: How many sessions have each audience (encoding, pixel format, settings) now.
     audiences: collections.Counter[Audience] = attrs.Factory(collections.Counter)
     clipboard: ClipboardBus = attrs.Factory(

@@ -18,6 +18,7 @@ from protocol.security.rsaaes import (
     Credentials,
     RsaAesType,
     ServerHandshake,
+    Subtype,
     encrypts_session,
 )
 
@@ -62,11 +63,15 @@ class EncryptedStream(trio.abc.Stream):
         await self.inner.aclose()
 
 
-async def run(channel: Channel, key: RSA.RsaKey, security_type: int) -> Credentials:
-    """The handshake, password-only (subtype 2); its bytes bypass the connection, which
-    waits in SECURITY_HANDLER and then gets what follows (decrypted, for RA2/RA2_256, whose
-    stream replaces ``channel.stream``)."""
-    handshake = ServerHandshake(security_type, key, os.urandom)
+async def run(
+    channel: Channel, key: RSA.RsaKey, security_type: int, *, by_name: bool = False
+) -> Credentials:
+    """The handshake, asking for a user name and password when ``by_name``, else the
+    password alone; its bytes bypass the connection, which waits in SECURITY_HANDLER and
+    then gets what follows (decrypted, for RA2/RA2_256, whose stream replaces
+    ``channel.stream``)."""
+    subtype = Subtype.USER_AND_PASSWORD if by_name else Subtype.PASSWORD
+    handshake = ServerHandshake(security_type, key, os.urandom, subtype)
     data = channel.conn.hand_over()
     await channel.write(handshake.data_to_send())
     while True:

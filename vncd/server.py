@@ -2,41 +2,49 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+import attrs
 import trio
 from Crypto.PublicKey import RSA
 
-from .config import Config
+from .config import Config, ConfigError, host_and_port
+from .control import Control, listener_name, serve_control
 from .frames import FrameBus
-from .guard import Guard, GuardSettings
+from .guard import Guard
 from .hub import Access, Hub
-from .policy import ViewerPolicy
+from .listeners import Bound, TcpEndpoint, plan, serve_endpoints, take_inherited, unix_hint
+from .metrics import Meters, status_pages
+from .recording import RecordingSettings
+from .reload import Reloader, guard_settings, viewer_policy
 from .resize import DesktopResize
 from .serverkey import load_or_create
 from .session import Session
-from .sources import open_source
+from .sources import Source, open_source
 from .transports import (
     DEFAULT_WEB_ROOT,
+    StatusPages,
     Transports,
     WebRoot,
     WebSocketSettings,
     is_loopback,
     serve_connection,
+    serve_status_pages,
 )
-from .transports.dispatch import peer_host
+from .transports.dispatch import peer_host, unix_credentials
 from .updates import offered_encodings
+from .users import UserBook
 from .vencrypt import security_offer
 
 log = logging.getLogger(__name__)
 
-#: Connections the kernel may queue before vncd accepts them (listen(2)'s backlog): a burst
-#: of viewers is queued rather than refused while the slots sort them out.
-LISTEN_BACKLOG = 1024
 #: How long the Trio thread may hold the GIL while the capture and encoder threads wait
 #: (Python's default is 5 ms): a viewer flooding the reader with small messages keeps the
 #: Trio thread busy, and each of a capture's many GIL hand-offs would cost that long.
@@ -44,8 +52,11 @@ SWITCH_INTERVAL = 0.0005
 
 
 def describe_peer(stream: trio.abc.Stream) -> str:
-    """host:port of the viewer, for log lines."""
+    """host:port of the viewer, for log lines (over a UNIX socket: its user and process)."""
     try:
+        if stream.socket.family == socket.AF_UNIX:
+            credentials = unix_credentials(stream.socket)
+            return f"{peer_host(stream)},pid={credentials[0]}" if credentials else "unix"
         host, port, *_ = stream.socket.getpeername()
     except (AttributeError, OSError, ValueError):
         return "viewer"
@@ -67,13 +78,19 @@ async def serve(
     config: Config,
     *,
     handle_signals: bool = True,
+    source: Source | None = None,
+    load: Callable[[], Config] | None = None,
     task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run vncd until cancelled, or until SIGTERM / SIGINT when ``handle_signals``.
+    """Run vncd until cancelled, or until SIGTERM / SIGINT when ``handle_signals`` (which
+    also makes SIGHUP reload the configuration).
 
     ``task_status.started`` receives the listeners, so callers (tests) learn the bound port.
+    ``source``: serve this one (e.g. a recording, ``vncd replay``) instead of [source]'s.
+    ``load``: reads ``config`` again, for a reload (vncd.reload); None: it cannot be reloaded.
     """
     sys.setswitchinterval(SWITCH_INTERVAL)
+    endpoints = plan(config, take_inherited())
     password, view_only_password = config.resolved_passwords()
     transports = transports_from(config)
     security_types, vencrypt_setup = security_offer(config)
@@ -84,12 +101,15 @@ async def serve(
         max_cut_text=config.limits.max_cut_text,
         max_encodings=config.limits.max_encodings,
         handshake_seconds=config.limits.handshake_seconds,
-        rsa_key=await server_key(config) if password else None,
+        rsa_key=await server_key(config) if password or config.security.users_file else None,
         security_types=security_types,
         vencrypt=vencrypt_setup,
+        users=UserBook(config.security.users_file) if config.security.users_file else None,
     )
-    async with open_source(config.source) as source, trio.open_nursery() as nursery:
-        bus = FrameBus(source, config.capture.max_fps)
+    opened = contextlib.nullcontext(source) if source is not None else open_source(config.source)
+    async with opened as source, trio.open_nursery() as nursery:
+        meters = Meters()
+        bus = FrameBus(source, config.capture.max_fps, on_capture=meters.captured)
         hub = Hub(
             source=source,
             bus=bus,
@@ -101,30 +121,22 @@ async def serve(
             viewers=viewer_policy(config),
             resize=DesktopResize(config.source.resize, config.source.max_size),
             guard=Guard(guard_settings(config)),
+            recording=recording_settings(config),
+            meters=meters,
         )
+        reloader = Reloader(hub, load, config, passwords=(password, view_only_password))
+        pages = status_pages(hub)
+        transports = attrs.evolve(transports, pages=rfb_port_pages(pages, config))
+        if config.metrics.listen:
+            await nursery.start(serve_metrics, config.metrics.listen, pages)
         nursery.start_soon(bus.run)
         nursery.start_soon(hub.clipboard.run)
         nursery.start_soon(hub.cursor.run)
         nursery.start_soon(hub.notices.run, not config.server.name)
         if handle_signals:
-            nursery.start_soon(_stop_on_signal, nursery.cancel_scope)
-        listeners = await trio.open_tcp_listeners(
-            config.server.port, host=config.server.host, backlog=LISTEN_BACKLOG
-        )
-        for listener in listeners:
-            host, port, *_ = listener.socket.getsockname()
-            log.info("listening on %s port %d (VNC display :%d)", host, port, port - 5900)
-        log.info("%s", where_to_connect(config.server.host, port, transports))
-        if config.security.types:
-            log.info("offered to VNC viewers: %s", ", ".join(config.security.types))
-        log.info(
-            "serving %s (%dx%d), %s",
-            hub.name,
-            *source.size,
-            "password required" if password else "no password",
-        )
+            nursery.start_soon(_handle_signals, nursery.cancel_scope, reloader)
 
-        async def handle_connection(stream: trio.SocketStream) -> None:
+        async def handle_connection(transports: Transports, stream: trio.SocketStream) -> None:
             peer = describe_peer(stream)
             slot = hub.guard.open_slot(peer_host(stream))
             if isinstance(slot, str):
@@ -135,7 +147,9 @@ async def serve(
                     await stream.aclose()
                 return
 
-            async def run_session(stream: trio.abc.Stream, peer: str) -> None:
+            async def run_session(
+                stream: trio.abc.Stream, peer: str, transport: str = "tcp"
+            ) -> None:
                 nonlocal slot
                 if slot.guard is None:  # a browser's WebSocket: it waits in line again
                     slot = hub.guard.open_slot(peer_host(stream))
@@ -143,7 +157,7 @@ async def serve(
                         log.info("%s: WebSocket closed at once: %s", peer, slot)
                         return
                 log.info("%s: new connection", peer)
-                await Session(stream, hub, peer, slot).run()
+                await Session(stream, hub, peer, slot, transport).run()
 
             try:
                 # A browser's HTTP connection leaves the line: pages load over several.
@@ -157,32 +171,66 @@ async def serve(
                 with trio.CancelScope(shield=True), trio.move_on_after(1):
                     await stream.aclose()
 
-        await nursery.start(trio.serve_listeners, handle_connection, listeners)
+        bound = await nursery.start(serve_endpoints, endpoints, transports, handle_connection)
+        listeners = [listener for one in bound for listener in one.listeners]
+        log_listening(bound)
+        if config.security.types:
+            log.info("offered to VNC viewers: %s", ", ".join(config.security.types))
+        log.info(
+            "serving %s (%dx%d), %s",
+            hub.name,
+            *source.size,
+            "password required" if password else "no password",
+        )
+        names = tuple(listener_name(listener.socket.getsockname()) for listener in listeners)
+        await nursery.start(
+            serve_control, lambda path: Control(hub, reloader, names, path), config.control.socket
+        )
         task_status.started(listeners)
 
 
-def guard_settings(config: Config) -> GuardSettings:
-    """[limits]' admission keys as vncd.guard uses them."""
-    limits = config.limits
-    return GuardSettings(
-        failures_before_backoff=limits.auth_failures,
-        backoff=limits.auth_backoff_seconds,
-        max_backoff=limits.auth_backoff_max_seconds,
-        max_pending=limits.max_unauthenticated,
-        max_pending_per_address=limits.max_unauthenticated_per_address,
-    )
+def rfb_port_pages(pages: StatusPages, config: Config) -> StatusPages:
+    """What the RFB port's HTTP side serves of ``pages``: /metrics only when enabled and
+    not given an address of its own ([metrics])."""
+    if config.metrics.enabled and not config.metrics.listen:
+        return pages
+    return {path: page for path, page in pages.items() if path != "/metrics"}
 
 
-def viewer_policy(config: Config) -> ViewerPolicy:
-    """[viewers] as the sessions use it: seconds, None for "never"."""
-    viewers = config.viewers
-    return ViewerPolicy(
-        input=viewers.input,
-        takeover_idle=viewers.takeover_idle_seconds or None,
-        sharing=viewers.sharing,
-        idle_timeout=viewers.idle_timeout_seconds or None,
-        max_session=viewers.max_session_seconds or None,
-        view_only=viewers.view_only,
+async def serve_metrics(
+    address: str,
+    pages: StatusPages,
+    task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """[metrics] listen: the status pages alone on an address of their own."""
+    host, port = host_and_port(address)
+    try:
+        listeners = await trio.open_tcp_listeners(port, host=host)
+    except OSError as error:
+        where = f"metrics.listen = {json.dumps(address)}"
+        raise ConfigError([f"{where}: cannot listen there: {error.strerror}"]) from None
+    for listener in listeners:
+        bound, port, *_ = listener.socket.getsockname()
+        log.info("metrics at http://%s:%d/metrics", f"[{bound}]" if ":" in bound else bound, port)
+
+    async def handle(stream: trio.SocketStream) -> None:
+        try:
+            await serve_status_pages(stream, describe_peer(stream), pages)
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(1):
+                await stream.aclose()
+
+    await trio.serve_listeners(handle, listeners, task_status=task_status)
+
+
+def recording_settings(config: Config) -> RecordingSettings:
+    """[recording] as the sessions use it."""
+    settings = config.recording
+    return RecordingSettings(
+        directory=Path(settings.directory) if settings.directory else None,
+        all_sessions=settings.sessions == "all",
+        file_name=settings.file_name,
+        max_buffer=settings.max_buffer,
     )
 
 
@@ -204,6 +252,21 @@ def transports_from(config: Config) -> Transports:
     )
 
 
+def log_listening(bound: list[Bound]) -> None:
+    """One line per listening socket ("listening on HOST port N" for TCP), and where to
+    connect for each endpoint."""
+    for one in bound:
+        for listener in one.listeners:
+            mode = one.transports.mode
+            log.info("listening on %s, mode %s", one.endpoint.describe(listener), mode)
+        address = one.listeners[-1].socket.getsockname()
+        if isinstance(address, str):
+            log.info("%s", unix_hint(address, one.transports))
+        else:
+            host = one.endpoint.host if isinstance(one.endpoint, TcpEndpoint) else address[0]
+            log.info("%s", where_to_connect(host, address[1], one.transports))
+
+
 def where_to_connect(host: str, port: int, transports: Transports) -> str:
     """The line that tells the user what to open: a URL for a browser, an address for a
     VNC viewer (`::` names a port, not a display), as the listener's mode allows."""
@@ -216,12 +279,19 @@ def where_to_connect(host: str, port: int, transports: Transports) -> str:
         return viewer
     if transports.mode == "websocket":
         return browser
+    if transports.mode == "http-only":
+        return f"{url} serves the web page and status pages only (no VNC)"
     return f"{browser}, or {viewer}"
 
 
-async def _stop_on_signal(cancel_scope: trio.CancelScope) -> None:
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+async def _handle_signals(cancel_scope: trio.CancelScope, reloader: Reloader) -> None:
+    """SIGTERM and SIGINT stop vncd; SIGHUP reloads the configuration, as `vncd reload`."""
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
         async for signum in signals:
+            if signum == signal.SIGHUP:
+                log.info("received SIGHUP, reloading the configuration")
+                reloader.reload()
+                continue
             log.info("received %s, stopping", signal.Signals(signum).name)
             cancel_scope.cancel()
             return

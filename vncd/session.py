@@ -16,6 +16,7 @@ import collections
 import itertools
 import logging
 import math
+import time
 
 import attrs
 import numpy as np
@@ -56,12 +57,15 @@ from .fences import FenceFlag, FenceReplies
 from .frames import Subscription, Wakeup
 from .groups import leaves
 from .guard import Slot
-from .handshake import admit
+from .handshake import Admission, admit
 from .hub import Hub
 from .input import InputState
+from .logs import ConnectionSummary
+from .metrics import encoding_name
 from .moves import Move
 from .notices import NoticeView
 from .policy import USER_INPUT, TimeLimits
+from .recording import SessionRecording
 from .refresh import LossyAreas
 from .region import Box, bounds, subtract_all
 from .resize import ViewerLayout
@@ -87,17 +91,28 @@ READ_BATCH = 64
 
 #: Messages that only reach the desktop: the writer need not look again after them.
 INPUT_EVENTS = (KeyEvent, PointerEvent, QemuExtendedKeyEvent)
+#: Each session's number, unique while the process runs (`vncd clients`, `vncd disconnect ID`).
+SESSION_IDS = itertools.count(1)
 
 
 class Session:
     """One connected viewer, from the first byte to the close."""
 
     def __init__(
-        self, stream: trio.abc.Stream, hub: Hub, peer: str, slot: Slot | None = None
+        self,
+        stream: trio.abc.Stream,
+        hub: Hub,
+        peer: str,
+        slot: Slot | None = None,
+        transport: str = "tcp",
     ) -> None:
         self.stream = stream
         self.hub = hub
+        self.id = next(SESSION_IDS)
         self.peer = peer
+        self.transport = transport  # "tcp", "tls", "websocket" or "wss"
+        self.started = trio.current_time()
+        self.admission: Admission | None = None  # once the handshake has admitted it
         #: Its place among the connections not authenticated yet (vncd.guard); none given
         #: (tests): the peer counts as its address and nothing is counted.
         self.slot = slot or Slot(None, peer)
@@ -128,9 +143,15 @@ class Session:
         self.colour_map_pending = False
         self.picture_lost = False  # the viewer's picture is unusable: send all of it
         self.lossy = LossyAreas(hub.lossless_refresh)  # where the picture is not exact yet
-        self.builder = UpdateBuilder(hub.shared_encodings, hub.worker_encoders, hub.run_sync)
+        self.builder = UpdateBuilder(
+            hub.shared_encodings, hub.worker_encoders, hub.run_sync, hub.meters.encoded
+        )
         self.subscription: Subscription | None = None  # while serving
         self.layout = ViewerLayout(hub.source, hub.bus, hub.resize, peer, self.forget_picture)
+        self.recording = SessionRecording(
+            hub.recording, peer, self.channel.conn, hub.name, self.restart_picture
+        )
+        self.channel.tap = self.recording.tap
         self._cancel_scope: trio.CancelScope | None = None
 
     @property
@@ -146,6 +167,24 @@ class Session:
     def forget_picture(self) -> None:
         """The viewer's picture is gone (new size or pixel format): the next update is whole."""
         self.picture_lost = True
+
+    def restart_picture(self) -> None:
+        """Send the whole picture again, decodable without what came before (a recording
+        starts with it: vncd.recording)."""
+        self.forget_picture()
+        self.colour_map_pending = not self.pixel_format.true_colour
+        self.builder.forget_client()
+
+    def start_recording(self) -> None:
+        """Record this viewer's updates from its next whole picture on (on demand; raises
+        vncd.recording.RecordingError with the reason when it cannot)."""
+        if not self.recording.active:
+            self.recording.start()
+            self.forget_picture()  # an update soon, for the recording to start from
+            self.wakeup.set()
+
+    def stop_recording(self) -> None:
+        self.recording.stop("asked to stop")
 
     def current_audience(self) -> Audience:
         encoding = choose_encoding(self.encodings, self.pixel_format, self.hub.encodings)
@@ -169,7 +208,7 @@ class Session:
         with trio.CancelScope() as self._cancel_scope:
             try:
                 with trio.fail_after(self.hub.access.handshake_seconds):
-                    admission = await admit(self.channel, self.hub, self)
+                    admission = self.admission = await admit(self.channel, self.hub, self)
                 self.limits.start(trio.current_time())
                 self.input.view_only = admission.view_only
                 self.layout.size = admission.size
@@ -182,6 +221,8 @@ class Session:
                     ", exclusive" if self.exclusive else "",
                 )
                 self.join_audience(self.current_audience())
+                if self.hub.recording.all_sessions:
+                    self.recording.start()
                 await self.serve()
             # except*: errors from the reader and writer tasks arrive in exception groups.
             except* Refused as refusals:
@@ -194,12 +235,29 @@ class Session:
                 error = next(leaves(lost))
                 log.info("%s: connection lost: %s", self.peer, error or type(error).__name__)
             finally:
+                self.recording.stop()
                 self.hub.sessions.discard(self)
                 self.layout.leave()
                 self.join_audience(None)
                 self.input.release()
+                self.summary().log(log)
         with trio.CancelScope(shield=True), trio.move_on_after(1):
             await self.stream.aclose()
+
+    def summary(self) -> ConnectionSummary:
+        """The connection so far, for its last log line: bytes are RFB's (a security
+        handler's own messages, TLS and WebSocket framing aside)."""
+        admission, counted = self.admission, self.channel.conn.statistics()
+        return ConnectionSummary(
+            peer=self.peer,
+            transport=self.transport,
+            security=admission.security if admission else "",
+            user=admission.user if admission else "",
+            encodings=tuple(map(encoding_name, self.encodings)),
+            duration_seconds=trio.current_time() - self.started,
+            bytes_sent=counted.bytes_sent,
+            bytes_received=counted.bytes_received,
+        )
 
     async def serve(self) -> None:
         subscription = self.subscription = self.hub.bus.subscribe(self.wakeup)
@@ -324,6 +382,8 @@ class Session:
     async def write_loop(self, subscription: Subscription) -> None:
         """Send what the outbox holds, and updates when the scheduler says so; else wait for
         the reader, the frame bus or the clipboard (or the time the scheduler names)."""
+        meters = self.hub.meters
+        deferred = False  # an update is waiting for the congestion window
         while True:
             now = trio.current_time()
             area = bounds(self.scheduler.area)
@@ -340,6 +400,9 @@ class Session:
                 or (refresh_at is not None and refresh_at <= now)
             )
             decision = self.scheduler.decide(now, has_damage)
+            if decision.reason is Reason.CONGESTED and not deferred:
+                meters.updates_deferred += 1
+            deferred = decision.reason is Reason.CONGESTED
             until = decision.until
             if decision.reason is Reason.NOTHING_TO_SEND and refresh_at is not None:
                 until = refresh_at  # nothing changed: the lossy areas go exact then
@@ -354,11 +417,17 @@ class Session:
                 # goes alone, ahead of the pixels (and answers even without a request).
                 out.append(FramebufferUpdate(self.layout.take_news()))
             updated = False
+            changed_since = None  # the oldest change this update carries, if any
             if decision.send and self.hub.bus.latest is not None:
                 if self.colour_map_pending:
                     self.colour_map_pending = False
                     out.append(SetColourMapEntries(0, colour_map_entries()))
-                out.append(await self.build_update(subscription, now))
+                waiting_since = subscription.changed_since
+                update = await self.build_update(subscription, now)
+                if subscription.changed_since != waiting_since:  # it took the damage
+                    changed_since = waiting_since
+                meters.sent(update.rectangles)
+                out.append(update)
                 updated = True
             if not out:
                 with trio.move_on_at(math.inf if until is None else until):
@@ -372,6 +441,8 @@ class Session:
                     data += self.channel.encode(ping)
             await self.channel.write(data)
             self.scheduler.sent(trio.current_time(), self.channel.bytes_sent)
+            if changed_since is not None:
+                meters.written(time.perf_counter() - changed_since)  # Subscription's clock
 
     async def build_update(self, subscription: Subscription, now: float) -> FramebufferUpdate:
         """The update the scheduler allowed: the pending copy, damage inside its area, the

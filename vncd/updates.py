@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import math
+import time
 from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 
 import attrs
@@ -217,8 +218,11 @@ class UpdateBuilder:
         shared: SharedEncodings,
         workers: WorkerEncoders,
         run_sync: Callable[..., Awaitable[list[Rectangle]]] = trio.to_thread.run_sync,
+        on_encode: Callable[[int, float], None] = lambda encoding, seconds: None,
     ) -> None:
         self._run_sync = run_sync
+        #: Told each encode's encoding and duration in seconds (vncd.metrics' histogram).
+        self._on_encode = on_encode
         self._workers = workers
         self._encoders: dict[tuple[int, bool], Encoder] = {}
         self._shared = shared
@@ -247,6 +251,13 @@ class UpdateBuilder:
             area = boxes[0].area
 
         async def encode() -> list[Rectangle]:
+            started = time.perf_counter()  # real time, even under a test's clock
+            rectangles = await encode_now()
+            if boxes:
+                self._on_encode(encoding, time.perf_counter() - started)
+            return rectangles
+
+        async def encode_now() -> list[Rectangle]:
             if area <= INLINE_PIXELS:
                 return self.encode(encoder, pixels, boxes, pixel_format, settings)
             if area <= PARALLEL_PIXELS or not getattr(encoder, "shareable", False):
@@ -293,6 +304,13 @@ class UpdateBuilder:
         which decodes whatever the viewer holds."""
         for encoder in self._encoders.values():
             if getattr(encoder, "whole_frame", False):
+                encoder.forget_client()
+
+    def forget_client(self) -> None:
+        """A new decoder follows from the next update on (a recording that starts): the
+        encoders that can say so start their streams afresh (Tight's reset bits)."""
+        for encoder in self._encoders.values():
+            if hasattr(encoder, "forget_client"):
                 encoder.forget_client()
 
     def _encoder(self, encoding: int, shareable: bool) -> Encoder:

@@ -1,5 +1,6 @@
-"""VeNCrypt on the server: the offer from ``[security] types``, the TLS contexts, and one run
-of the exchange over a viewer's channel (TLS started on its stream, then the inner check).
+"""VeNCrypt on the server: its subtypes from ``[security] types`` (vncd.offer), the TLS
+contexts, and one run of the exchange over a viewer's channel (TLS started on its stream, then
+the inner check, vncd.inner).
 
 The decision that follows (SecurityResult, the back-off after failures) is the handshake's:
 ``run`` only says whether the credentials were right.
@@ -7,95 +8,38 @@ The decision that follows (SecurityResult, the back-off after failures) is the h
 
 from __future__ import annotations
 
-import hmac
-import os
 import ssl
 import tempfile
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import attrs
 import trio
 
-from protocol import NEED_DATA, Role, VncAuthChallenge, VncAuthResponse
-from protocol.security import SecurityType
-from protocol.security.rsaaes import RsaAesType
+from protocol import Role
 from protocol.security.vencrypt import (
-    PLAIN_INNER,
     VERSION,
-    VNC_INNER,
     X509_TLS,
-    PlainCredentials,
     StartTLS,
-    Subtype,
     SubtypeChosen,
     Subtypes,
     VeNCrypt,
-    VeNCryptEvent,
     VeNCryptVersion,
     VersionRefused,
 )
 from protocol.security.vencrypt import Phase as VeNCryptPhase
-from protocol.security.vncauth import check_response
 
-from .channel import RECEIVE_CHUNK, Channel, Refused
+from .channel import Channel, Refused
+from .inner import Outcome, expect, log_in, vnc_auth
+from .offer import offer
 from .transports.prefixed import PrefixedStream
 
 if TYPE_CHECKING:
     from .config import Config
     from .hub import Access
 
-E = TypeVar("E", bound=VeNCryptEvent)
-
-#: ``[security] types`` names (TigerVNC's spelling) → security type or VeNCrypt subtype.
-TYPE_NAMES: Mapping[str, int] = {
-    "X509Plain": Subtype.X509_PLAIN,
-    "X509Vnc": Subtype.X509_VNC,
-    "X509None": Subtype.X509_NONE,
-    "TLSPlain": Subtype.TLS_PLAIN,
-    "TLSVnc": Subtype.TLS_VNC,
-    "TLSNone": Subtype.TLS_NONE,
-    "Plain": Subtype.PLAIN,
-    "VncAuth": SecurityType.VNC_AUTH,
-    "RA2": RsaAesType.RA2,
-    "RA2ne": RsaAesType.RA2NE,
-    "RA2_256": RsaAesType.RA2_256,
-    "RA2ne_256": RsaAesType.RA2NE_256,
-    "None": SecurityType.NONE,
-}
-
-_SUBTYPES = frozenset(Subtype)
-#: Types outside VeNCrypt that check the server's password (RSA-AES in password-only mode).
-PASSWORD_TYPES = frozenset({SecurityType.VNC_AUTH, *RsaAesType})
-
 #: Anonymous TLS: (EC)DH without certificates exists only up to TLS 1.2, and OpenSSL 3 allows
 #: it only at security level 0. Only the anonymous suites are enabled.
 ANONYMOUS_CIPHERS = "aNULL:!eNULL:!3DES:!RC4:!MD5:@SECLEVEL=0"
-
-
-def needs_of(name: str) -> tuple[str, ...]:
-    """What a type needs configured: "certificate", "password", "users"."""
-    number = TYPE_NAMES[name]
-    return (
-        *(("certificate",) if number in X509_TLS else ()),
-        *(("password",) if number in VNC_INNER or number in PASSWORD_TYPES else ()),
-        *(("users",) if number in PLAIN_INNER else ()),
-    )
-
-
-def offer(names: Sequence[str]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """(security types, VeNCrypt subtypes) for the names, in their order: VeNCrypt (19)
-    stands where its first subtype is named."""
-    types: list[int] = []
-    subtypes: list[int] = []
-    for name in names:
-        number = TYPE_NAMES[name]
-        if number in _SUBTYPES:
-            subtypes.append(number)
-            number = SecurityType.VENCRYPT
-        if number not in types:
-            types.append(number)
-    return tuple(types), tuple(subtypes)
 
 
 #: RFC 7919's ffdhe2048 group, for anonymous finite-field DH: gtk-vnc offers only that
@@ -131,7 +75,6 @@ class VeNCryptSetup:
     subtypes: tuple[int, ...]
     x509: ssl.SSLContext | None  # [tls]'s context: the X509* subtypes
     anonymous: ssl.SSLContext
-    users: Mapping[str, str] = attrs.field(factory=dict, repr=False)
 
 
 def security_offer(config: Config) -> tuple[tuple[int, ...], VeNCryptSetup | None]:
@@ -145,18 +88,7 @@ def security_offer(config: Config) -> tuple[tuple[int, ...], VeNCryptSetup | Non
     x509 = config.tls_context()  # a context of its own: https's is left as it is
     if x509 is not None:
         x509.num_tickets = 0
-    return types, VeNCryptSetup(subtypes, x509, anonymous_context(), config.security.users)
-
-
-@attrs.frozen
-class Outcome:
-    """How the inner authentication went."""
-
-    ok: bool
-    view_only: bool = False
-    #: Credentials were checked (None checks nothing): a failure counts for the back-off.
-    checked: bool = True
-    user: str = ""
+    return types, VeNCryptSetup(subtypes, x509, anonymous_context())
 
 
 async def run(channel: Channel, access: Access) -> Outcome:
@@ -167,12 +99,12 @@ async def run(channel: Channel, access: Access) -> Outcome:
     handler = VeNCrypt(Role.SERVER)
     handler.receive_data(channel.conn.hand_over())
     await channel.write(handler.send(VeNCryptVersion(*VERSION)))
-    version = await _expect(channel, handler, VeNCryptVersion)
+    version = await expect(channel, handler, VeNCryptVersion)
     if (version.major, version.minor) != VERSION:
         await channel.write(handler.send(VersionRefused()))
         raise Refused(f"VeNCrypt {version.major}.{version.minor} asked, only 0.2 is spoken")
     await channel.write(handler.send(Subtypes(setup.subtypes)))
-    subtype = (await _expect(channel, handler, SubtypeChosen)).subtype
+    subtype = (await expect(channel, handler, SubtypeChosen)).subtype
     if handler.phase is VeNCryptPhase.START_TLS:
         await channel.write(handler.send(StartTLS()))
         context = setup.x509 if subtype in X509_TLS else setup.anonymous
@@ -180,13 +112,9 @@ async def run(channel: Channel, access: Access) -> Outcome:
         await _start_tls(channel, context, handler.trailing_data())
         handler.tls_started()
     if handler.phase is VeNCryptPhase.VNC_CHALLENGE:
-        outcome = await _vnc_auth(channel, handler, access)
+        outcome = await vnc_auth(channel, handler, access)
     elif handler.phase is VeNCryptPhase.PLAIN_CREDENTIALS:
-        credentials = await _expect(channel, handler, PlainCredentials)
-        outcome = Outcome(
-            ok=check_user(setup.users, credentials.username, credentials.password),
-            user=credentials.username,
-        )
+        outcome = await log_in(channel, handler, access)
     else:
         outcome = Outcome(ok=True, checked=False)
     channel.conn.security_handled(handler.trailing_data())
@@ -201,32 +129,3 @@ async def _start_tls(channel: Channel, context: ssl.SSLContext, early: bytes) ->
     except trio.BrokenResourceError as error:
         raise Refused(f"TLS handshake failed: {error.__cause__ or error}") from None
     channel.stream = tls
-
-
-async def _vnc_auth(channel: Channel, handler: VeNCrypt, access: Access) -> Outcome:
-    challenge = os.urandom(16)
-    await channel.write(handler.send(VncAuthChallenge(challenge)))
-    response = (await _expect(channel, handler, VncAuthResponse)).response
-    if check_response(challenge, response, access.password):
-        return Outcome(ok=True)
-    if access.view_only_password and check_response(challenge, response, access.view_only_password):
-        return Outcome(ok=True, view_only=True)
-    return Outcome(ok=False)
-
-
-def check_user(users: Mapping[str, str], name: str, password: str) -> bool:
-    """Whether ``password`` is ``name``'s; an unknown name costs the same comparison."""
-    expected = users.get(name)
-    same = hmac.compare_digest(password.encode(), (expected or "\0").encode())
-    return same and expected is not None
-
-
-async def _expect(channel: Channel, handler: VeNCrypt, kind: type[E]) -> E:
-    while (event := handler.next_event()) is NEED_DATA:
-        data = await channel.stream.receive_some(RECEIVE_CHUNK)
-        if not data:
-            raise Refused(f"the viewer closed the connection during VeNCrypt {handler.phase.name}")
-        handler.receive_data(data)
-    if not isinstance(event, kind):
-        raise Refused(f"expected {kind.__name__} in VeNCrypt, got {type(event).__name__}")
-    return event

@@ -23,6 +23,8 @@ const ui = {
     compression: $("compression"),
     compressionValue: $("compression-value"),
     passwordForm: $("password-form"),
+    username: $("username"),
+    usernameLabel: document.querySelector('label[for="username"]'),
     password: $("password"),
     screen: $("screen"),
 };
@@ -41,6 +43,8 @@ if (loaded.problems.length) {
 }
 // Held in memory only, for reconnections; the URL forgets it at once.
 let password = loaded.password;
+// Asked for only when the server wants a name (a users file: RSA-AES or Tight's login).
+let username = null;
 const cleanUrl = withoutPassword(location.href);
 if (cleanUrl !== null) {
     history.replaceState(history.state, "", cleanUrl);
@@ -63,9 +67,13 @@ function setStatus(state, text) {
     ui.clipboardSend.disabled = state !== "connected";
 }
 
+// Relative to the page, so that a page served under a prefix (a proxy's /desktop/2/) finds
+// its WebSocket under the same prefix; a path that starts with "/" is from the root.
 function websocketUrl() {
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    return `${scheme}://${location.host}/${settings.path}`;
+    const url = new URL(settings.path, location.href);
+    url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+    url.search = url.hash = "";
+    return url.href;
 }
 
 function connect() {
@@ -80,7 +88,7 @@ function connect() {
     try {
         session = new RFB(ui.screen, websocketUrl(), {
             shared: true,
-            credentials: password ? { password } : undefined,
+            credentials: password ? credentials() : undefined,
         });
     } catch (error) {
         wanted = false;
@@ -120,9 +128,13 @@ function watch(session) {
         // came from this server, so its key is taken as the page was (no pinning yet).
         session.approveServer();
     });
-    on("credentialsrequired", () => {
-        setStatus("credentials", "The server asks for a password");
-        showPasswordForm();
+    on("credentialsrequired", (event) => {
+        const wantsName = event.detail.types.includes("username");
+        setStatus(
+            "credentials",
+            wantsName ? "The server asks for a user name and password" : "The server asks for a password",
+        );
+        showPasswordForm(wantsName);
     });
     on("securityfailure", (event) => {
         authFailure = event.detail.reason || "authentication failed";
@@ -147,7 +159,7 @@ function watch(session) {
         } else if (authFailure !== null) {
             wanted = false;
             setStatus("failed", `Not connected: ${authFailure}`);
-            showPasswordForm();
+            showPasswordForm(username !== null);
         } else {
             let reason = "cannot reach the server";
             if (connected) {
@@ -183,9 +195,16 @@ function cancelRetry() {
     retryTimer = null;
 }
 
-function showPasswordForm() {
+// What noVNC sends when asked: the name only when the server asked for one.
+function credentials() {
+    return username === null ? { password } : { username, password };
+}
+
+function showPasswordForm(wantsName) {
+    ui.username.hidden = ui.usernameLabel.hidden = !wantsName;
+    ui.username.required = wantsName;
     ui.passwordForm.hidden = false;
-    ui.password.focus();
+    (wantsName && !ui.username.value ? ui.username : ui.password).focus();
 }
 
 function hidePasswordForm() {
@@ -196,10 +215,11 @@ function hidePasswordForm() {
 ui.passwordForm.addEventListener("submit", (event) => {
     event.preventDefault();
     password = ui.password.value;
+    username = ui.username.hidden ? null : ui.username.value;
     hidePasswordForm();
     if (rfb !== null && ui.status.dataset.state === "credentials") {
         setStatus("connecting", "Checking the password…");
-        rfb.sendCredentials({ password });
+        rfb.sendCredentials(credentials());
     } else {
         connect();
     }

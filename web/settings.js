@@ -29,8 +29,9 @@ function parse(kind, text) {
         case "level":
             return /^[0-9]$/.test(word) ? Number(word) : undefined;
         case "path":
-            // A path on this server only: no scheme, no host, nothing to escape the origin.
-            return /^[A-Za-z0-9._~\/-]*$/.test(text) ? text.replace(/^\/+/, "") : undefined;
+            // A path on this server only: no scheme, no host, nothing to escape the origin
+            // ("//x" would name another host: leading slashes become one).
+            return /^[A-Za-z0-9._~\/-]*$/.test(text) ? text.replace(/^\/+/, "/") : undefined;
     }
     return undefined;
 }

@@ -7,7 +7,17 @@ handlers registered in ``HANDLERS`` (see ``_registry``). The cryptography and th
 
 from __future__ import annotations
 
-from . import rsaaes, vencrypt, vncauth
+from . import rsaaes, tight, vencrypt, vncauth
+from ._exchange import Exchange
 from ._registry import HANDLERS, SecurityType, register_handler
 
-__all__ = ["HANDLERS", "SecurityType", "register_handler", "rsaaes", "vencrypt", "vncauth"]
+__all__ = [
+    "HANDLERS",
+    "Exchange",
+    "SecurityType",
+    "register_handler",
+    "rsaaes",
+    "tight",
+    "vencrypt",
+    "vncauth",
+]

@@ -21,6 +21,7 @@ class SecurityType(enum.IntEnum):
 
     NONE = 1
     VNC_AUTH = 2
+    TIGHT = 16
     VENCRYPT = 19
 
 

@@ -164,7 +164,8 @@ class RsaAesHandshake:
         self._out = bytearray()
         self._framing: AesEaxFraming | None = None
         self._result: Credentials | None = None
-        self._error: RemoteProtocolError | None = None
+        #: Why the handshake failed, as text (the error would keep its frames alive).
+        self._error: str | None = None
         self._steps = self._run()
         self._need = next(self._steps)
 
@@ -182,7 +183,7 @@ class RsaAesHandshake:
         except StopIteration as done:
             self._result = done.value
         except RemoteProtocolError as error:
-            self._error = error
+            self._error = str(error)
             raise
         return self.data_to_send()
 
@@ -226,9 +227,14 @@ class RsaAesHandshake:
         modulus = yield size
         exponent = yield size
         n, e = int.from_bytes(modulus, "big"), int.from_bytes(exponent, "big")
+        invalid = f"RSA-AES: the {whose}'s key is not a valid RSA key"
         if n.bit_length() != bits or e < 3 or e % 2 == 0 or e >= n:
-            raise RemoteProtocolError(f"RSA-AES: the {whose}'s key is not a valid RSA key")
-        return RSA.construct((n, e)), header + modulus + exponent
+            raise RemoteProtocolError(invalid)
+        try:  # PyCryptodome's own checks: an odd modulus, e coprime to it
+            key = RSA.construct((n, e))
+        except ValueError:
+            raise RemoteProtocolError(invalid) from None
+        return key, header + modulus + exponent
 
     def _read_random(self, own_key: RSA.RsaKey, whose: str) -> Generator[int, bytes, bytes]:
         size = (own_key.n.bit_length() + 7) // 8
@@ -237,13 +243,17 @@ class RsaAesHandshake:
             raise RemoteProtocolError(
                 f"RSA-AES: the {whose}'s encrypted random has {length} bytes, not {size}"
             )
+        ciphertext = yield length
+        # RFC 8017 7.2.2 step 2: a ciphertext is below the modulus (public knowledge, unlike
+        # the padding; PyCryptodome raises ValueError for it).
+        if int.from_bytes(ciphertext, "big") >= own_key.n:
+            raise RemoteProtocolError(
+                f"RSA-AES: the {whose}'s encrypted random is not below the RSA modulus"
+            )
         # Bad padding yields a random stand-in, not an error (RFC 8017 7.2.2's advice): the
         # peer learns nothing until the key hash fails, as it would with a wrong random.
         stand_in = self._random(self._key_size)
-        random = PKCS1_v1_5.new(own_key).decrypt(
-            (yield length), stand_in, expected_pt_len=self._key_size
-        )
-        return random
+        return PKCS1_v1_5.new(own_key).decrypt(ciphertext, stand_in, expected_pt_len=self._key_size)
 
     def _random_message(self, peer_key: RSA.RsaKey, random: bytes) -> bytes:
         encrypted = PKCS1_v1_5.new(peer_key, randfunc=self._random).encrypt(random)

@@ -23,10 +23,10 @@ from typing import Any
 
 import attrs
 
-from .._buffer import ReceiveBuffer
-from .._common import NEED_DATA, NeedData, Role
+from .._common import Role
 from .._errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from .._events import VncAuthChallenge, VncAuthResponse
+from ._exchange import Exchange
 from ._registry import SecurityType, register_handler
 
 VERSION = (0, 2)
@@ -197,19 +197,25 @@ def _read_start_tls() -> _Reader:
 
 def _read_string(length: int, what: str) -> Generator[int, bytes, str]:
     if length > MAX_CREDENTIAL:
-        raise RemoteProtocolError(f"Plain {what} of {length} bytes (at most {MAX_CREDENTIAL})")
+        raise RemoteProtocolError(f"{what} of {length} bytes (at most {MAX_CREDENTIAL})")
     data = (yield length) if length else b""
     try:
         return data.decode()
     except UnicodeDecodeError:
-        raise RemoteProtocolError(f"Plain {what} is not UTF-8") from None
+        raise RemoteProtocolError(f"{what} is not UTF-8") from None
 
 
-def _read_credentials() -> _Reader:
+def read_credentials(kind: str = "Plain") -> Generator[int, bytes, PlainCredentials]:
+    """Plain's message, which Tight's Unix login shares (``kind`` names it in errors)."""
     user_length, password_length = _CREDENTIAL_LENGTHS.unpack((yield 8))
-    username = yield from _read_string(user_length, "username")
-    password = yield from _read_string(password_length, "password")
+    username = yield from _read_string(user_length, f"{kind} username")
+    password = yield from _read_string(password_length, f"{kind} password")
     return PlainCredentials(username, password)
+
+
+def pack_credentials(credentials: PlainCredentials) -> bytes:
+    user, secret = credentials.username.encode(), credentials.password.encode()
+    return _CREDENTIAL_LENGTHS.pack(len(user), len(secret)) + user + secret
 
 
 def _read_challenge() -> _Reader:
@@ -225,7 +231,7 @@ _READERS: dict[tuple[Role, Phase], Callable[[], _Reader]] = {
     (Role.SERVER, Phase.CLIENT_VERSION): _read_version,
     (Role.SERVER, Phase.CHOICE): _read_choice,
     (Role.SERVER, Phase.VNC_RESPONSE): _read_response,
-    (Role.SERVER, Phase.PLAIN_CREDENTIALS): _read_credentials,
+    (Role.SERVER, Phase.PLAIN_CREDENTIALS): read_credentials,
     (Role.CLIENT, Phase.SERVER_VERSION): _read_version,
     (Role.CLIENT, Phase.SUBTYPES): _read_subtypes,
     (Role.CLIENT, Phase.START_TLS): _read_start_tls,
@@ -249,53 +255,28 @@ def _write(event: VeNCryptEvent) -> bytes:
             return challenge
         case VncAuthResponse(response):
             return response
-        case PlainCredentials(username, password):
-            user, secret = username.encode(), password.encode()
-            return _CREDENTIAL_LENGTHS.pack(len(user), len(secret)) + user + secret
+        case PlainCredentials():
+            return pack_credentials(event)
     raise LocalProtocolError(f"{type(event).__name__} is not a VeNCrypt message")
 
 
 @register_handler(SecurityType.VENCRYPT)
-class VeNCrypt:
+class VeNCrypt(Exchange):
     """One side of a VeNCrypt exchange. The server checks the client's version and choice
     against what it sent; the client checks the choice against the server's offer."""
 
+    NAME = "VeNCrypt"
+    READERS = _READERS
+    CLOSED = Phase.CLOSED
+    #: TLS bytes follow in TLS, RFB in DONE.
+    TRAILING = frozenset({Phase.TLS, Phase.DONE})
+
     def __init__(self, side: Role) -> None:
-        self.side = side
-        self.phase = Phase.SERVER_VERSION
+        super().__init__(side, Phase.SERVER_VERSION)
         self.subtypes: tuple[int, ...] = ()
         self.subtype: int | None = None
         #: The client's version; only 0.2 gets the subtypes (else VersionRefused).
         self.client_version: tuple[int, int] | None = None
-        self._buffer = ReceiveBuffer()
-        self._reader: _Reader | None = None
-        self._need = 0
-
-    def send(self, event: VeNCryptEvent) -> bytes:
-        self._apply(self.side, event, LocalProtocolError)
-        return _write(event)
-
-    def receive_data(self, data: bytes) -> None:
-        self._buffer.append(data)
-
-    def next_event(self) -> VeNCryptEvent | NeedData:
-        if self._reader is None:
-            start = _READERS.get((self.side, self.phase))
-            if start is None:
-                return NEED_DATA
-            self._reader = start()
-            self._need = next(self._reader)
-        try:
-            while len(self._buffer) >= self._need:
-                self._need = self._reader.send(self._buffer.take(self._need))
-        except StopIteration as done:
-            self._reader = None
-            self._apply(_PEER[self.side], done.value, RemoteProtocolError)
-            return done.value
-        except RemoteProtocolError:
-            self.phase = Phase.CLOSED  # nothing more is read or may be sent
-            raise
-        return NEED_DATA
 
     def tls_started(self) -> None:
         """The TLS handshake is done: the inner authentication follows, inside TLS."""
@@ -304,20 +285,8 @@ class VeNCrypt:
         assert self.subtype is not None
         self.phase = _inner(self.subtype)
 
-    def trailing_data(self) -> bytes:
-        """What was received beyond the last event: TLS bytes (``TLS``) or RFB (``DONE``)."""
-        if self.phase not in (Phase.TLS, Phase.DONE):
-            raise LocalProtocolError(f"no trailing data during {self.phase.name}")
-        return self._buffer.take(len(self._buffer))
-
-    def _apply(self, sender: Role, event: VeNCryptEvent, error: type[ProtocolError]) -> None:
-        """Move on if ``sender`` may say ``event`` now; what the table cannot see (versions,
-        offers) is checked here. After an error the exchange is CLOSED."""
-        try:
-            self._check(sender, event, error)
-        except ProtocolError:
-            self.phase = Phase.CLOSED
-            raise
+    def _write(self, event: VeNCryptEvent) -> bytes:
+        return _write(event)
 
     def _check(self, sender: Role, event: VeNCryptEvent, error: type[ProtocolError]) -> None:
         rule = _TRANSITIONS.get((sender, self.phase, type(event)))
@@ -349,4 +318,3 @@ class VeNCrypt:
 
 
 _KNOWN_SUBTYPES = frozenset(Subtype)
-_PEER = {Role.SERVER: Role.CLIENT, Role.CLIENT: Role.SERVER}

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.requirements import unavailable
+from tests.vncd.userfiles import users_file
 
 from .client import open_client, screen_pixels, wait_for_state
 from .wire import record_rfb
@@ -59,3 +60,39 @@ def test_novnc_wrong_password_is_refused_with_the_reason(vncd, page: Page, tmp_p
     wait_for_state(page, "failed")
     expect(page.locator("#status")).to_contain_text("authentication failed")
     assert sent_by_page(page)[1] == b"\x06"
+
+
+def users_config(tmp_path: Path) -> str:
+    users = users_file(tmp_path / "users", {"anne": "annes pw"})
+    return f'[security]\nrsa_key = "{tmp_path / "key.pem"}"\nusers_file = "{users}"\n{DEMO}'
+
+
+def log_in(page: Page, user: str, password: str) -> None:
+    """The page asks for a user name as well as the password, and sends both."""
+    wait_for_state(page, "credentials")
+    expect(page.locator("#status")).to_contain_text("asks for a user name and password")
+    page.get_by_label("User name").fill(user)
+    password_field = page.get_by_label("Password for this desktop")
+    password_field.fill(password)
+    password_field.press("Enter")
+
+
+def test_with_a_users_file_the_page_asks_for_a_name(vncd, page: Page, tmp_path: Path):
+    server = vncd(users_config(tmp_path))
+    record_rfb(page)
+    open_client(page, server.url())
+    log_in(page, "anne", "annes pw")
+    wait_for_state(page, "connected")
+    assert screen_pixels(page).shape == (480, 640, 3)
+    sent = sent_by_page(page)
+    assert sent[1] == b"\x06"  # RA2ne, now in its user-and-password mode
+    assert not any(b"annes pw" in message for message in sent)
+
+
+def test_a_wrong_name_is_refused_and_asked_again(vncd, page: Page, tmp_path: Path):
+    server = vncd(users_config(tmp_path))
+    open_client(page, server.url())
+    log_in(page, "bob", "annes pw")
+    wait_for_state(page, "failed")
+    expect(page.locator("#status")).to_contain_text("authentication failed")
+    expect(page.get_by_label("User name")).to_be_visible()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
@@ -51,18 +52,23 @@ def few_colour_scene() -> np.ndarray:
     return np.where(varied_scene(1024, 768) >= 128, 255, 0).astype(np.uint8)
 
 
-def assert_page_shows_the_desktop(page: Page, url: str, display_name: str) -> None:
-    """Load the client from ``url``: it connects back to where it came from (ws:// or wss://,
-    noVNC's /websockify) and its canvas ends up equal to the display, pixel for pixel."""
+def assert_page_shows_the_desktop(
+    page: Page, url: str, display_name: str, **params: str | int
+) -> None:
+    """Load the client from ``url`` (with URL ``params``): it connects back to where it came
+    from (ws:// or wss://, websockify beside the page, or ``path``) and its canvas ends up equal to
+    the display, pixel for pixel."""
     sockets: list[str] = []
     page.on("websocket", lambda socket: sockets.append(socket.url))
-    open_client(page, url, quality=9)
+    open_client(page, url, quality=9, **params)
     wait_for_state(page, "connected")
     truth = xwd_root(display_name)
     assert len(np.unique(truth.reshape(-1, 3), axis=0)) >= 8
     np.testing.assert_array_equal(wait_for_pixels(page, truth), truth)
-    scheme = "wss" if url.startswith("https:") else "ws"
-    assert sockets == [f"{scheme}://{url.split('://', 1)[1]}websockify"]
+    # The path is relative to the page (a leading "/": from the root), the scheme ws or wss.
+    page_url = urllib.parse.urljoin(url, urllib.parse.urlsplit(url).path)
+    expected = urllib.parse.urljoin(page_url, str(params.get("path", "websockify")))
+    assert sockets == [expected.replace("http", "ws", 1)]
 
 
 def test_page_shows_the_desktop_pixel_exact(xvfb, vncd, page: Page):
@@ -339,3 +345,24 @@ def test_remote_resize_makes_the_desktop_follow_the_window(vncd, page: Page):
     top, bottom, above = (pixels[row, :5].astype(int) for row in (2, -2, -33))
     assert np.abs(bottom - top).max() <= 4
     assert np.abs(above - top).max() > 10
+
+
+@pytest.mark.parametrize(
+    ("path", "socket_path"),
+    [
+        ("websockify", "/websockify"),
+        ("/websockify", "/websockify"),
+        ("//elsewhere.example/websockify", "/elsewhere.example/websockify"),
+    ],
+    ids=["beside-the-page", "from-the-root", "never-another-host"],
+)
+def test_the_websocket_path_is_relative_to_the_page(vncd, page: Page, path, socket_path):
+    server = vncd(DEMO)
+    sockets: list[str] = []
+    page.on("websocket", lambda socket: sockets.append(socket.url))
+    open_client(page, server.url(), path=path)
+    page.wait_for_function("() => document.querySelector('#status').dataset.state !== ''")
+    deadline = time.monotonic() + 10
+    while not sockets and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert sockets[:1] == [f"ws://127.0.0.1:{server.port}{socket_path}"]

@@ -10,9 +10,10 @@ import pytest
 from tests.interop.vncd_process import vncd_launcher, x11_source
 from tests.vncd._xvfb import private_xvfb
 from tests.vncd.animation import Animation
+from tests.vncd.userfiles import users_file
 from vncd.region import Box
 
-from .kit import PASSWORD, Served
+from .kit import PASSWORD, USER, USER_PASSWORD, Served
 
 #: Short limits, so that blocks and deadlines pass within a test.
 CONFIG = f"""password = "{PASSWORD}"
@@ -31,4 +32,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         Animation(display, Box(16, 16, 64, 64), 20, noise=False),
         vncd_launcher(tmp_path_factory.mktemp("hostile")) as start,
     ):
-        yield Served(start(CONFIG + x11_source(display)))
+        users = users_file(tmp_path_factory.mktemp("users") / "users", {USER: USER_PASSWORD})
+        # Tight beside VNC authentication, for the named logins (vncd.users) over a plain wire.
+        named = f'[security]\ntypes = ["VncAuth", "Tight"]\nusers_file = "{users}"\n'
+        yield Served(start(CONFIG + named + x11_source(display)))

@@ -28,6 +28,7 @@ from protocol import (
     FramebufferUpdate,
     FramebufferUpdateRequest,
     ProtocolVersion,
+    Role,
     SecurityResult,
     SecurityTypeChosen,
     SecurityTypes,
@@ -36,10 +37,20 @@ from protocol import (
     VncAuthChallenge,
     VncAuthResponse,
 )
+from protocol.security import SecurityType
+from protocol.security.tight import (
+    AuthCapabilities,
+    AuthChosen,
+    AuthType,
+    PlainCredentials,
+    Tight,
+)
 from protocol.security.vncauth import encrypt_challenge
 from tests.interop.vncd_process import VncdProcess
 
 PASSWORD = "secret"
+#: A user of the users file, who logs in by name (Tight's login).
+USER, USER_PASSWORD = "anne", "annes secret"
 #: The longest time the well-behaved viewer may go without an update (the screen changes
 #: every 50 ms).
 GAP_LIMIT = 0.25
@@ -114,6 +125,24 @@ class Client:
         challenge = self.next_event()
         assert isinstance(challenge, VncAuthChallenge), challenge
         self.send(VncAuthResponse(encrypt_challenge(challenge.challenge, password)))
+        return self.next_event()
+
+    def log_in(self, user: str, password: str) -> SecurityResult | Event:
+        """Version 3.8 and Tight's login (a users file); the SecurityResult, or what came
+        instead."""
+        self.greeted().send(ProtocolVersion(3, 8))
+        offer = self.next_event()
+        if not isinstance(offer, SecurityTypes):
+            return offer
+        self.send(SecurityTypeChosen(SecurityType.TIGHT))
+        tight = Tight(Role.CLIENT)
+        tight.receive_data(self.conn.hand_over())
+        while not isinstance(event := tight.next_event(), AuthCapabilities):
+            if event is NEED_DATA:
+                tight.receive_data(self.sock.recv(1 << 16))
+        self.sock.sendall(tight.send(AuthChosen(AuthType.UNIX_LOGIN)))
+        self.sock.sendall(tight.send(PlainCredentials(user, password)))
+        self.conn.security_handled(tight.trailing_data())
         return self.next_event()
 
     def admitted(self, encodings: tuple[int, ...] = (RAW,)) -> ServerInit:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 from protocol import HandshakeFailed, ProtocolVersion, SecurityResult, SecurityTypes
 from tests.requirements import require_programs
 
-from .kit import Client, Served, closed_within, connect, send_quietly
+from .kit import USER, USER_PASSWORD, Client, Served, closed_within, connect, send_quietly
 
 GREETING = b"RFB 003.008\n"
 
@@ -69,6 +70,39 @@ def test_a_password_loop_is_throttled_and_the_user_gets_in_after_it(served: Serv
             assert time.monotonic() - stopped < 3
             time.sleep(0.1)
         assert time.monotonic() - stopped <= 2.5
+
+
+def test_a_named_login_loop_costs_others_nothing(served: Served) -> None:
+    """Four connections at once guess anne's password by Tight's login: each guess costs
+    the server a slow hash (0.1 s, in threads), yet the watcher sees no gap; the back-off
+    holds by name as by password, and anne gets in after it."""
+    stop = time.monotonic() + 3
+    reasons: list[str] = []
+
+    def guess() -> None:
+        while time.monotonic() < stop:
+            client = Client(served.port)
+            result = client.log_in(USER, "guess")
+            reasons.append(getattr(result, "reason", ""))
+            client.close()
+
+    with served.watched():
+        threads = [threading.Thread(target=guess) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert any(reason.startswith("too many failed authentications") for reason in reasons)
+        assert sum(reason == "authentication failed" for reason in reasons) <= 12
+        deadline = time.monotonic() + 3
+        while True:
+            client = Client(served.port)
+            result = client.log_in(USER, USER_PASSWORD)
+            client.close()
+            if isinstance(result, SecurityResult) and result.ok:
+                break
+            assert time.monotonic() < deadline, result
+            time.sleep(0.1)
 
 
 def test_slowloris_handshakes_are_dropped_at_the_deadline(served: Served) -> None:

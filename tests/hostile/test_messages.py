@@ -55,15 +55,24 @@ def test_invalid_messages_close_only_that_viewer(served: Served, message: bytes)
         assert closed_within(client.sock, 3)
 
 
-def test_cut_text_claiming_4_gib_is_not_held(served: Served) -> None:
-    """ClientCutText's length says 4 GiB - 1 (or 2 GiB): vncd neither allocates it nor waits
-    for it while it serves others."""
+def test_cut_text_claiming_4_gib_is_refused(served: Served) -> None:
+    """ClientCutText's length says 4 GiB - 1 or 2 GiB (with no Extended Clipboard): that
+    viewer is closed at once, and nothing is allocated or waited for."""
     with served.watched():
-        for length in (0xFFFFFFFF, 0x7FFFFFFF):
+        for length in (0xFFFFFFFF, 0x80000000):
             client = admitted(served)
             send_quietly(client.sock, struct.pack(">BxxxI", 6, length) + bytes(1 << 20))
-            closed_within(client.sock, 0.5)
-            client.close()
+            assert closed_within(client.sock, 3)
+
+
+def test_cut_text_just_under_2_gib_is_read_and_dropped(served: Served) -> None:
+    """2 GiB - 1 is a legal length: read and dropped in bounded pieces while the others are
+    served, and the viewer stays."""
+    with served.watched():
+        client = admitted(served)
+        send_quietly(client.sock, struct.pack(">BxxxI", 6, 0x7FFFFFFF) + bytes(1 << 20))
+        assert not closed_within(client.sock, 0.5)
+        client.close()
 
 
 def extended_provide_bomb(inflated: int) -> bytes:
@@ -77,8 +86,9 @@ def extended_provide_bomb(inflated: int) -> bytes:
 
 @pytest.mark.parametrize("announced", [True, False], ids=["announced", "unannounced"])
 def test_an_extended_clipboard_zlib_bomb_is_dropped(served: Served, announced: bool) -> None:
-    """64 MiB of text in ~64 KiB of zlib, streamed in small pieces: dropped (limit 64 KiB)
-    or refused, without inflating it all and without delaying the other viewer."""
+    """64 MiB of text in ~64 KiB of zlib, streamed in small pieces: dropped (limit 64 KiB),
+    or the viewer closed when it never announced the extension, without inflating it all and
+    without delaying the other viewer."""
     encodings = (RAW, Encoding.EXTENDED_CLIPBOARD) if announced else (RAW,)
     bomb = extended_provide_bomb(64 << 20)
     with served.watched():
@@ -88,6 +98,8 @@ def test_an_extended_clipboard_zlib_bomb_is_dropped(served: Served, announced: b
             time.sleep(0.002)
         if announced:
             still_served(client)  # dropped, the viewer stays
+        else:
+            assert closed_within(client.sock, 3)  # an extended message it never announced
         client.close()
 
 

@@ -15,6 +15,7 @@ import pytest
 from tests.requirements import require_programs
 from tests.vncd._xvfb import private_xvfb
 from tests.vncd.certificates import make_certificate
+from tests.vncd.userfiles import users_file
 
 from .tigervnc import QUIET
 from .vncd_process import VncdProcess, vncd_launcher
@@ -47,7 +48,7 @@ def vencrypt_vncd(tmp_path: Path) -> Iterator[Callable[..., VncdProcess]]:
                 '[source]\nkind = "demo"\ngeometry = "320x200"\n'
                 f'[tls]\ncertificate = "{certificate}"\nkey = "{key}"\n'
                 f"[security]\ntypes = [{names}]\n"
-                f'[security.users]\n{USER} = "{USER_PASSWORD}"\n'
+                f'users_file = "{users_file(tmp_path / "users", {USER: USER_PASSWORD})}"\n'
             )
 
         yield start

@@ -89,9 +89,10 @@ class TigerViewer:
 
 
 @contextlib.contextmanager
-def tigervnc_viewer(port: int, size: tuple[int, int], *options: str) -> Iterator[TigerViewer]:
-    """xtigervncviewer connected to 127.0.0.1::``port`` (a ``size`` desktop) with ``options``
-    on top of ``QUIET``, on its own Xvfb; stopped afterwards."""
+def tigervnc_viewer(port: int | str, size: tuple[int, int], *options: str) -> Iterator[TigerViewer]:
+    """xtigervncviewer connected to 127.0.0.1::``port`` (a ``size`` desktop; a str: that
+    address, e.g. a UNIX socket's path) with ``options`` on top of ``QUIET``, on its own Xvfb;
+    stopped afterwards."""
     width, height = size
     with private_xvfb(width + _MARGIN, height + _MARGIN) as display:
         process = subprocess.Popen(
@@ -103,7 +104,7 @@ def tigervnc_viewer(port: int, size: tuple[int, int], *options: str) -> Iterator
                 f"{width}x{height}+0+0",
                 *QUIET,
                 *options,
-                f"127.0.0.1::{port}",
+                f"127.0.0.1::{port}" if isinstance(port, int) else port,
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

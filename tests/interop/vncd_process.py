@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 STARTUP_SECONDS = 20
@@ -51,10 +51,26 @@ class VncdProcess:
     Port 0 lets vncd pick a port, read from its log: a port picked here could be taken by
     someone else before vncd binds it, and Chromium refuses some ports (6000, X11's) that a
     scan from 5900 up would find. Display-number viewers need a port near 5900:
-    ``start_in(VNC_DISPLAY_PORTS)``."""
+    ``start_in(VNC_DISPLAY_PORTS)``.
 
-    def __init__(self, path: Path, config: str, port: int = 0, host: str = "127.0.0.1") -> None:
+    ``command`` runs vncd (an installed `vncd` script, say) in ``cwd`` with environment ``env``
+    (None: this process's)."""
+
+    def __init__(
+        self,
+        path: Path,
+        config: str,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        *,
+        command: Sequence[str] = (sys.executable, "-m", "vncd"),
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.path = path
+        self.command = command
+        self.cwd = cwd
+        self.env = env
         self.config = config
         self.port = port
         self.host = host
@@ -70,9 +86,11 @@ class VncdProcess:
         self.starts += 1
         with log_path.open("w") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "vncd", "run", str(config_path), "--log-level", "debug"],
+                [*self.command, "run", str(config_path), "--log-level", "debug"],
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                cwd=self.cwd,
+                env=self.env,
             )
         deadline = time.monotonic() + STARTUP_SECONDS
         while not (found := LISTENING.search(log_path.read_text())):

@@ -135,8 +135,9 @@ def negotiate(server: ServerConnection, client: ClientConnection) -> None:
 #: Button masks of extended PointerEvents: buttons 1-7 plus back, forward and the reserved.
 extended_masks = st.integers(0, 0x7FFF)
 
-#: A set of format bits, and one format bit (the five named and the reserved ones).
-format_sets = st.integers(0, 0xFFFF).map(ClipboardFormat)
+#: A set of the five named format bits (a receiver leaves the reserved ones out of a set),
+#: and one format bit (named or reserved: a Caps or Provide lists them one by one).
+format_sets = st.integers(0, 0x1F).map(ClipboardFormat)
 format_bits = st.integers(0, 15).map(lambda bit: ClipboardFormat(1 << bit))
 #: Actions a ClipboardCaps may list: request, peek, notify, provide and the reserved 29-31.
 caps_actions = st.integers(0, 0x7F).map(lambda bits: ClipboardAction(bits << 25))

@@ -181,11 +181,13 @@ def test_only_the_clients_advertisement_makes_the_extended_form_legal(pair) -> N
         server.send(ClipboardPeek())
 
 
-def test_before_the_advertisement_a_negative_length_is_a_huge_classic_text(pair) -> None:
-    """7.5.6's U32: 4 GiB - 4 bytes, over the limit, so read and dropped, not parsed."""
+def test_before_the_advertisement_a_negative_length_is_an_error(pair) -> None:
+    """Before SetEncodings lists the pseudo-encoding, 7.5.6's U32 would say 4 GiB - 8 bytes:
+    no text is that long, so it is refused; after it, the same bytes are a Notify."""
     server, client = pair()
     server.receive_data(extended(6, b"\x08\x00\x00\x01"))
-    assert server.next_event() is NEED_DATA
+    with pytest.raises(RemoteProtocolError, match="without the Extended Clipboard"):
+        server.next_event()
     server, client = pair()
     server.receive_data(client.send(SetEncodings([Encoding.EXTENDED_CLIPBOARD])))
     server.next_event()
@@ -383,3 +385,14 @@ def test_client_survives_extended_garbage(data: bytes, eof: bool, pair) -> None:
         return client
 
     check(make, data, eof)
+
+
+def test_reserved_format_bits_are_left_out_and_cost_nothing(negotiated) -> None:
+    """Notify with TEXT and reserved bits 5-15: only TEXT is reported, and thousands of
+    distinct reserved combinations add no enum members (which would be kept for good)."""
+    server, _ = negotiated()
+    members = len(ClipboardFormat._value2member_map_)
+    for reserved in range(1, 2048):
+        server.receive_data(extended(6, struct.pack(">I", 0x08000001 | reserved << 5)))
+        assert server.next_event() == ClipboardNotify(TEXT)
+    assert len(ClipboardFormat._value2member_map_) <= members + 32

@@ -268,7 +268,7 @@ def test_version_3_3_carries_exactly_one_supported_type() -> None:
     with pytest.raises(LocalProtocolError, match="exactly one"):
         server.send(SecurityTypes((1, 2)))
     _, client = at_security_types((3, 3))
-    client.receive_data(b"\0\0\0\x10")  # Tight (16) cannot be decided without a choice step
+    client.receive_data(b"\0\0\0\x1e")  # 30 (Apple's): not implemented
     with pytest.raises(RemoteProtocolError, match="not implemented"):
         client.next_event()
 

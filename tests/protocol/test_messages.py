@@ -183,7 +183,7 @@ def test_huge_client_cut_text_is_skipped_without_allocating(pair) -> None:
     handshake_bytes = server.statistics().bytes_received
     tracemalloc.start()
     try:
-        server.receive_data(b"\x06\x00\x00\x00" + (2**31).to_bytes(4, "big"))
+        server.receive_data(b"\x06\x00\x00\x00" + (2**31 - 1).to_bytes(4, "big"))
         assert server.next_event() is NEED_DATA
         _feed_in_chunks(server, 4 << 20, chunk)  # 4 MiB of a 2 GiB clipboard
         _, peak = tracemalloc.get_traced_memory()
@@ -203,6 +203,16 @@ def test_oversized_cut_text_is_counted_and_the_stream_continues(pair) -> None:
     # Within the limit, text is delivered.
     server.receive_data(client.send(ClientCutText("z" * 100_000)))
     assert server.next_event() == ClientCutText("z" * 100_000)
+
+
+@pytest.mark.parametrize("length", [2**31, 2**32 - 1])
+def test_a_negative_cut_text_length_without_the_extension_is_an_error(pair, length) -> None:
+    """Extended Clipboard's negative lengths before the viewer announced it: no text is that
+    long, so the viewer is closed at once rather than read for gigabytes."""
+    server, _ = pair()
+    server.receive_data(b"\x06\x00\x00\x00" + length.to_bytes(4, "big"))
+    with pytest.raises(RemoteProtocolError, match=f"ClientCutText of {length} bytes: a negative"):
+        server.next_event()
 
 
 def test_oversized_server_cut_text_is_skipped_by_the_client(pair) -> None:

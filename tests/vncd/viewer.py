@@ -66,9 +66,10 @@ class Viewer:
         shared: bool = True,
         encodings: tuple[int, ...] = (0,),
         security: int | None = None,
+        user: str = "",
     ) -> SecurityResult | ServerInit:
-        """Run the handshake with ``security`` (default: the server's first type); returns
-        ServerInit, or the failing SecurityResult."""
+        """Run the handshake with ``security`` (default: the server's first type) and ``user``
+        where the type carries a name; returns ServerInit, or the failing SecurityResult."""
         assert isinstance(await self.next_event(), ProtocolVersion)
         await self.send(ProtocolVersion(*version))
         offer = await self.next_event()
@@ -77,7 +78,7 @@ class Viewer:
         if version >= (3, 7):
             await self.send(SecurityTypeChosen(chosen))
         if chosen in set(RsaAesType):
-            await self.rsa_aes(chosen, password)
+            await self.rsa_aes(chosen, password, user)
         if chosen == 2:
             challenge = await self.next_event()
             assert isinstance(challenge, VncAuthChallenge)
@@ -95,10 +96,10 @@ class Viewer:
         await self.send(SetEncodings(encodings))
         return server_init
 
-    async def rsa_aes(self, security_type: int, password: str) -> None:
+    async def rsa_aes(self, security_type: int, password: str, user: str = "") -> None:
         """Run an RSA-AES handler over the stream while the connection waits."""
         handshake = ClientHandshake(
-            security_type, client_key(), os.urandom, Credentials("", password)
+            security_type, client_key(), os.urandom, Credentials(user, password)
         )
         data = self.conn.hand_over()
         while True:

@@ -5,7 +5,7 @@ over TCP, TLS and WebSocket.
 """
 
 from .dispatch import MODES, Transports, serve_connection
-from .http import DEFAULT_WEB_ROOT, WebRoot
+from .http import DEFAULT_WEB_ROOT, StatusPage, StatusPages, WebRoot, serve_status_pages
 from .prefixed import PrefixedStream
 from .sniff import Kind, Sniffed, classify, sniff
 from .tls import server_context
@@ -23,6 +23,8 @@ __all__ = [
     "Kind",
     "PrefixedStream",
     "Sniffed",
+    "StatusPage",
+    "StatusPages",
     "Transports",
     "WebRoot",
     "WebSocketSettings",
@@ -32,6 +34,7 @@ __all__ = [
     "origin_allowed",
     "parse_origin",
     "serve_connection",
+    "serve_status_pages",
     "server_context",
     "sniff",
 ]

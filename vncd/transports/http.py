@@ -1,5 +1,5 @@
-"""HTTP/1.1 on the RFB port (h11): the web client's static files, /healthz, and the door to
-WebSocket.
+"""HTTP/1.1 on the RFB port (h11): the web client's static files, /healthz, the server's
+status pages (/readyz, /metrics) and the door to WebSocket.
 
 Everything one connection can make the server hold is bounded: a request head is at most
 MAX_HEAD_BYTES and must arrive within REQUEST_SECONDS (which also ends idle keep-alive
@@ -10,18 +10,21 @@ read (a request with one is answered and the connection closed).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import stat
 import urllib.parse
+from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from pathlib import Path
+from typing import Protocol
 
 import attrs
 import h11
 import trio
 
 from .linger import linger
-from .websocket import RunRfb, WebSocketSettings, handshake_bytes, is_upgrade, refusal
+from .websocket import WebSocketSettings, handshake_bytes, is_upgrade, refusal
 from .websocket import serve_websocket as _serve_websocket
 
 log = logging.getLogger(__name__)
@@ -31,10 +34,23 @@ MAX_HEAD_BYTES = 16 * 1024
 MAX_REQUESTS = 100
 RECEIVE_CHUNK = 16 * 1024
 FILE_CHUNK = 64 * 1024
-#: The repository's web/ directory (the web client), when vncd runs from a checkout.
-DEFAULT_WEB_ROOT = Path(__file__).resolve().parents[2] / "web"
 #: The only part of node_modules served: the page imports noVNC's ES modules from there.
 NOVNC_PACKAGE = ("node_modules", "@novnc", "novnc")
+
+
+def default_web_root() -> Path:
+    """The web client's directory when `[http] web_root` is empty: the copy packaged with
+    vncd (vncd/web/, which setup.py writes into sdists and wheels only) when there is one,
+    else the checkout's web/. The packaged copy is looked for first because a checkout never
+    has one, while the directory above an installed vncd is site-packages, where a `web`
+    could be anything."""
+    package = Path(__file__).resolve().parents[1]
+    packaged = package / "web"
+    return packaged if packaged.is_dir() else package.parent / "web"
+
+
+#: Where the web client is served from unless `[http] web_root` says otherwise.
+DEFAULT_WEB_ROOT = default_web_root()
 
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -78,6 +94,28 @@ Install the web client into the repository's <code>web/</code> directory as READ
 <p>VNC viewers can connect to this same port.</p>
 </html>
 """
+
+
+@attrs.frozen
+class StatusPage:
+    """A page the server makes when asked (/metrics, /readyz), not a file."""
+
+    status: int
+    content_type: str
+    body: bytes
+
+
+class RunSession(Protocol):
+    """Runs an RFB session over a stream; ``transport`` says what carries it, for the logs
+    and /metrics: "tcp", "tls", "websocket" or "wss"."""
+
+    def __call__(
+        self, stream: trio.abc.Stream, peer: str, transport: str = "tcp"
+    ) -> Awaitable[None]: ...
+
+
+#: URL path → what makes its page; given by the server, so HTTP knows nothing of the hub.
+StatusPages = Mapping[str, Callable[[], StatusPage]]
 
 
 @attrs.frozen
@@ -143,16 +181,18 @@ class WebRoot:
 
 
 class HttpConnection:
-    """One browser connection: requests in order, until it closes, idles or errs."""
+    """One browser connection: requests in order, until it closes, idles or errs. Without
+    ``web`` and ``run_rfb`` it serves the status pages alone ([metrics] listen)."""
 
     def __init__(
         self,
         stream: trio.abc.Stream,
-        web: WebRoot,
+        web: WebRoot | None,
         websocket: WebSocketSettings,
         secure: bool,
         peer: str,
-        run_rfb: RunRfb,
+        run_rfb: RunSession | None,
+        pages: StatusPages | None = None,
     ) -> None:
         self.stream = stream
         self.web = web
@@ -160,6 +200,7 @@ class HttpConnection:
         self.secure = secure
         self.peer = peer
         self.run_rfb = run_rfb
+        self.pages = pages or {}
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
 
     async def serve(self) -> None:
@@ -213,7 +254,7 @@ class HttpConnection:
         has_body = not isinstance(self.conn.next_event(), h11.EndOfMessage)
         close = last or has_body
         target = request.target.decode("ascii", "replace")
-        if is_upgrade(request) and not has_body:
+        if is_upgrade(request) and not has_body and self.run_rfb is not None:
             await self._upgrade(request)
             return
         if request.method not in ALLOWED_METHODS:
@@ -229,6 +270,13 @@ class HttpConnection:
         head = request.method == b"HEAD"
         if path == "/healthz":
             await self._send_text(200, "ok\n", close=close, head=head)
+            return
+        if (make_page := self.pages.get(path)) is not None:
+            page = make_page()
+            await self._send(page.status, page.content_type, page.body, close, head)
+            return
+        if self.web is None:
+            await self._send_text(404, "404 Not Found\n", close=close, head=head)
             return
         found = await trio.to_thread.run_sync(self.web.find, path)
         if found is None and path in ("/", "/index.html"):  # no index.html: no web client
@@ -263,6 +311,7 @@ class HttpConnection:
             await self._end()
 
     async def _upgrade(self, request: h11.Request) -> None:
+        assert self.run_rfb is not None  # only then is an upgrade taken
         refused = refusal(request, self.secure, self.websocket)
         if refused is not None:
             log.info("%s: WebSocket refused (%d): %s", self.peer, refused.status, refused.reason)
@@ -273,8 +322,9 @@ class HttpConnection:
         assert self.conn.next_event() is h11.PAUSED  # h11 waits for our 101 (RFC 9110 7.8)
         trailing, _ = self.conn.trailing_data
         peer = f"{self.peer} (WebSocket{' over TLS' if self.secure else ''})"
+        run_rfb = functools.partial(self.run_rfb, transport="wss" if self.secure else "websocket")
         await _serve_websocket(
-            self.stream, handshake_bytes(request, trailing), self.websocket, peer, self.run_rfb
+            self.stream, handshake_bytes(request, trailing), self.websocket, peer, run_rfb
         )
 
     # --- responses ---------------------------------------------------------------------
@@ -336,3 +386,9 @@ def _etags(request: h11.Request) -> set[bytes]:
         if name == b"if-none-match"
         for tag in value.split(b",")
     }
+
+
+async def serve_status_pages(stream: trio.abc.Stream, peer: str, pages: StatusPages) -> None:
+    """One connection to ``[metrics] listen``: /healthz and ``pages``, nothing else (no web
+    client, no WebSocket, no RFB)."""
+    await HttpConnection(stream, None, WebSocketSettings(), False, peer, None, pages).serve()

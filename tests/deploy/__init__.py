@@ -1,0 +1,1 @@
+"""The deployment files (Dockerfile, deploy/): what they name exists, what they run is valid."""

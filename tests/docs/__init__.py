@@ -1,0 +1,1 @@
+"""The documentation in docs/: generated parts current, names real, examples running."""
