@@ -303,7 +303,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--source",
         choices=SOURCE_KINDS,
-        help="what to serve: auto, the demo desktop, an X display, a new Xvfb (source.kind)",
+        help="what to serve: auto, the demo desktop, an X display, a new Xvfb, this machine's "
+        "desktop through mss and pynput (source.kind)",
     )
     run.add_argument("--log-level", choices=LOG_LEVELS, help="how much to log (log.level)")
     run.set_defaults(handler=_run)

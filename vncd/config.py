@@ -32,7 +32,7 @@ from .policy import INPUT_MODES, SHARING_MODES
 from .resize import RESIZE_POLICIES
 from .transports import MODES, is_loopback, parse_origin, server_context
 
-SOURCE_KINDS = ("auto", "demo", "x11", "xvfb")
+SOURCE_KINDS = ("auto", "demo", "x11", "xvfb", "desktop")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -115,6 +115,12 @@ def _geometry(value: Any) -> tuple[int, int]:
     if match is None or not all(16 <= int(n) <= 8192 for n in match.groups()):
         raise ValueError('must be "WIDTHxHEIGHT", each 16..8192 (e.g. "1280x800")')
     return int(match[1]), int(match[2])
+
+
+def _scale(value: Any) -> float:
+    if type(value) not in (int, float) or not 0.1 <= value <= 1:
+        raise ValueError("must be a number 0.1..1.0 (the served size over the desktop's)")
+    return float(value)
 
 
 def _origins(value: Any) -> tuple[str, ...]:
@@ -240,8 +246,9 @@ class ServerConfig:
 class SourceConfig:
     """[source]: what is served (geometry applies to the sources that create a desktop)."""
 
-    #: `"auto"`: `x11` when a display answers, else `demo`; `"demo"`: a desktop drawn in-process;
-    #: `"x11"`: an existing X display; `"xvfb"`: a private Xvfb running `command`.
+    #: `"auto"`: `desktop` on Windows and macOS, else `x11` when a display answers, else `demo`;
+    #: `"demo"`: a desktop drawn in-process; `"x11"`: an existing X display; `"xvfb"`: a private
+    #: Xvfb running `command`; `"desktop"`: this machine's desktop through mss and pynput.
     kind: str = _setting("auto", _one_of(*SOURCE_KINDS))
     #: x11: the display to serve; `""` = `$DISPLAY`.
     display: str = _setting("", _text)
@@ -256,6 +263,13 @@ class SourceConfig:
     #: The largest size viewers may resize to, at least `geometry`; xvfb allocates it at start (4
     #: bytes a pixel) unless `resize = "none"`.
     max_size: tuple[int, int] = _setting((3840, 2160), _geometry)
+    #: desktop: the monitor to serve, `1`, `2`, … (as mss numbers them); `0` = all of them as one
+    #: framebuffer.
+    monitor: int = _setting(0, _integer(0, 64, " (0 = all monitors as one framebuffer)"))
+    #: Serve the desktop scaled by this factor, 0.1..1.0 (`0.5`: 1920x1080 is served as
+    #: 960x540, each pixel the average of the four it covers); viewers' pointers are scaled
+    #: back. Viewers may not resize a scaled desktop. `1.0` = as it is.
+    scale: float = _setting(1.0, _scale)
 
 
 @attrs.frozen
@@ -743,10 +757,10 @@ def _tls_checks(config: Config) -> list[str]:
 
 
 def _size_checks(config: Config) -> list[str]:
-    """A desktop that starts larger than viewers may make it (x11 serves the display's own
-    size, and with resize = "none" nobody resizes)."""
+    """A desktop that starts larger than viewers may make it (x11 and desktop serve the
+    display's own size, and with resize = "none" nobody resizes)."""
     source = config.source
-    if source.kind == "x11" or source.resize == "none":
+    if source.kind in ("x11", "desktop") or source.resize == "none":
         return []
     if all(start <= limit for start, limit in zip(source.geometry, source.max_size, strict=True)):
         return []

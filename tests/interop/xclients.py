@@ -6,11 +6,13 @@ import contextlib
 import os
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
+import Xlib.display
 from PIL import Image
+from Xlib import X
 
 from tests.requirements import program_path
 
@@ -71,3 +73,52 @@ def wait_for_line(path: Path, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not path.read_text().endswith("\n"):
         time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def button_recorder(
+    display: str, box: tuple[int, int, int, int]
+) -> Iterator[Callable[[int], list]]:
+    """A window over ``box`` (x, y, width, height) recording button events; yields ``take(n)``,
+    which waits for the next n as (press or release, button, root x, root y). X reports events
+    in order, so an unwanted one shows up in place of the one expected."""
+    client = Xlib.display.Display(display)
+    window = client.screen().root.create_window(
+        *box, 0, X.CopyFromParent,
+        override_redirect=True, event_mask=X.ButtonPressMask | X.ButtonReleaseMask,
+    )  # fmt: skip
+    window.map()
+    client.sync()
+
+    def take(count: int, timeout: float = 10.0) -> list:
+        events: list[tuple[str, int, int, int]] = []
+        deadline = time.monotonic() + timeout
+        while len(events) < count and time.monotonic() < deadline:
+            if not client.pending_events():
+                time.sleep(0.01)
+                continue
+            event = client.next_event()
+            if event.type in (X.ButtonPress, X.ButtonRelease):
+                kind = "press" if event.type == X.ButtonPress else "release"
+                events.append((kind, event.detail, event.root_x, event.root_y))
+        return events
+
+    try:
+        yield take
+    finally:
+        client.close()
+
+
+def set_monitors(display: str, *boxes: tuple[int, int, int, int]) -> None:
+    """Divide ``display``'s screen into RandR 1.5 monitors at ``boxes`` (x, y, width, height),
+    as Xinerama or a second screen would (mss numbers them 1, 2, … in this order). The first
+    takes over the screen's one output, so no monitor covers the whole screen."""
+    for number, (left, top, width, height) in enumerate(boxes):
+        output = "screen" if number == 0 else "none"
+        geometry = f"{width}/{width}x{height}/{height}+{left}+{top}"
+        subprocess.run(
+            ["xrandr", "--setmonitor", f"m{number}", geometry, output],
+            env={**os.environ, "DISPLAY": display},
+            check=True,
+            capture_output=True,
+        )

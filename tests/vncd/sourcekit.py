@@ -12,14 +12,16 @@ from vncd.sources import Source
 
 def source_config(kind: str, **overrides: object) -> types.SimpleNamespace:
     """What ``open_source`` reads (any object with SourceConfig's attributes): ``kind`` with
-    small defaults (no display named, 320x200 resizable up to 640x400, no session command)
-    and ``overrides``."""
+    small defaults (no display named, 320x200 resizable up to 640x400, no session command,
+    not scaled) and ``overrides``."""
     settings = {
         "display": None,
         "geometry": (320, 200),
         "command": "",
         "resize": "any",
         "max_size": (640, 400),
+        "scale": 1.0,
+        "monitor": 0,
     }
     return types.SimpleNamespace(kind=kind, **{**settings, **overrides})
 

@@ -113,7 +113,7 @@ def test_check_bad_file_gives_one_line_per_problem(tmp_path: Path) -> None:
     assert second.startswith(f"vncd: error: {config}: server.prot: unknown key")
     assert third == (
         f'vncd: error: {config}: source.kind = "wayland": must be one of "auto", "demo", '
-        '"x11", "xvfb"'
+        '"x11", "xvfb", "desktop"'
     )
 
 

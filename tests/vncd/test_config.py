@@ -157,8 +157,8 @@ BAD_VALUES = [
     ("server", "mode", '"ws"', 'must be one of "auto", "rfb", "websocket"'),
     ("server", "detect_ms", "0", "must be an integer 1..1000 (milliseconds)"),
     ("server", "detect_ms", "0.05", "must be an integer 1..1000 (milliseconds)"),
-    ("source", "kind", '"wayland"', 'must be one of "auto", "demo", "x11", "xvfb"'),
-    ("source", "kind", '"Demo"', 'must be one of "auto", "demo", "x11", "xvfb"'),
+    ("source", "kind", '"wayland"', 'must be one of "auto", "demo", "x11", "xvfb", "desktop"'),
+    ("source", "kind", '"Demo"', 'must be one of "auto", "demo", "x11", "xvfb", "desktop"'),
     ("source", "display", "0", "must be a string"),
     ("source", "geometry", '"15x800"', 'must be "WIDTHxHEIGHT", each 16..8192'),
     ("source", "geometry", '"1280x8193"', 'must be "WIDTHxHEIGHT", each 16..8192'),
@@ -168,6 +168,11 @@ BAD_VALUES = [
     ("source", "resize", '"all"', 'must be one of "any", "first", "none"'),
     ("source", "resize", "false", 'must be one of "any", "first", "none"'),
     ("source", "max_size", '"8193x100"', 'must be "WIDTHxHEIGHT", each 16..8192'),
+    ("source", "monitor", "-1", "must be an integer 0..64 (0 = all monitors as one framebuffer)"),
+    ("source", "monitor", '"2"', "must be an integer 0..64 (0 = all monitors as one framebuffer)"),
+    ("source", "scale", "0.05", "must be a number 0.1..1.0 (the served size over the desktop's)"),
+    ("source", "scale", "2", "must be a number 0.1..1.0 (the served size over the desktop's)"),
+    ("source", "scale", '"0.5"', "must be a number 0.1..1.0 (the served size over the desktop's)"),
     ("capture", "max_fps", "0", "must be an integer 1..240"),
     ("capture", "max_fps", "241", "must be an integer 1..240"),
     ("capture", "max_fps", "29.97", "must be an integer 1..240"),
@@ -313,7 +318,8 @@ def test_overrides_are_checked_and_labelled_as_command_line() -> None:
     assert (config.server.port, config.log.level) == (2, "error")
     assert problems_of("[server]\nport = 70000\n", overrides={"source.kind": "nope"}) == [
         "test.toml: server.port = 70000: must be an integer 0..65535 (0 picks a free port)",
-        'command line: source.kind = "nope": must be one of "auto", "demo", "x11", "xvfb"',
+        'command line: source.kind = "nope": must be one of "auto", "demo", "x11", "xvfb", '
+        '"desktop"',
     ]
 
 

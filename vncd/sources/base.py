@@ -37,12 +37,14 @@ class SourceStatistics:
 class SourceConfig(Protocol):
     """What ``open_source`` reads from the configuration (any object with these attributes)."""
 
-    kind: str  # "auto" | "demo" | "x11" | "xvfb"
+    kind: str  # "auto" | "demo" | "x11" | "xvfb" | "desktop"
     display: str | None  # x11: None means $DISPLAY
     geometry: tuple[int, int]  # demo and xvfb: (width, height)
     command: str  # xvfb: session command, shlex-split; "" = none
     resize: str  # who may resize: "any" | "first" | "none" (xvfb: "none" needs no spare room)
     max_size: tuple[int, int]  # the largest size viewers may resize to (xvfb: allocated at start)
+    monitor: int  # desktop: 0 = all monitors as one framebuffer, 1, 2, … one monitor
+    scale: float  # served size over the desktop's (0.1..1.0; 1.0: not scaled)
 
 
 class Source(Protocol):

@@ -36,6 +36,7 @@ from Xlib import X, Xatom
 from Xlib.ext import xfixes
 from Xlib.xobject.drawable import Window
 
+from ._clipboard_text import SharedClipboardText
 from ._xconnection import X_GONE
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ def _window_id(window: Window | int) -> int:
     return window if isinstance(window, int) else window.id
 
 
-class X11Clipboard:
+class X11Clipboard(SharedClipboardText):
     """CLIPBOARD (and PRIMARY) of one X display; takes over the connection ``x`` and closes
     it.  ``use_xfixes=False`` watches the owner by polling even where XFixes is available."""
 
@@ -100,27 +101,7 @@ class X11Clipboard:
         self._thread = threading.Thread(target=self._run, name="vncd-x11-clipboard", daemon=True)
         self._thread.start()
 
-    # --- any thread -----------------------------------------------------------------------
-
-    @property
-    def serial(self) -> int:
-        """Bumped each time the text changes (by ``set_text`` or by another X client)."""
-        with self._lock:
-            return self._serial
-
-    @property
-    def text(self) -> str:
-        """The clipboard text as last seen or set ("" until then)."""
-        with self._lock:
-            return self._text
-
-    def set_text(self, text: str) -> None:
-        """Make ``text`` the clipboard: the X thread takes CLIPBOARD and PRIMARY for it."""
-        with self._lock:
-            self._text = text
-            self._serial += 1
-            self._wanted = text
-        self._wake()
+    # --- any thread (and text, serial, set_text: SharedClipboardText) ------------------
 
     def close(self) -> None:
         """Stop the X thread; closing its connection gives up the selections we own."""
