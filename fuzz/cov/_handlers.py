@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from typing import Any
 
 from Crypto.PublicKey import RSA
 
 from protocol import NEED_DATA, Role, VncAuthChallenge, VncAuthResponse
-from protocol.security import SecurityType
+from protocol.security import Exchange, SecurityType
 from protocol.security.rsaaes import (
     AesEaxFraming,
     ClientHandshake,
@@ -68,22 +69,16 @@ SERVER_KEY = RSA.generate(1024, randfunc=seeded(1))
 CLIENT_KEY = RSA.generate(1024, randfunc=seeded(2))
 
 
-class VeNCryptSide:
-    """Either side of VeNCrypt; the server offers ``subtypes``, the client takes the first of
-    its ``subtypes`` that the server offers."""
+class ExchangeSide:
+    """What the VeNCrypt and Tight sides share: their handler's events answered as they come,
+    until the exchange is done or closed; a subclass answers each event."""
 
-    def __init__(self, side: Role, subtypes: tuple[int, ...]) -> None:
-        self.handler = VeNCrypt(side)
-        self.subtypes = subtypes
+    def __init__(self, handler: Exchange) -> None:
+        self.handler = handler
         self.done = False
         self.closed = False
         self.ok = False
         self.framing: AesEaxFraming | None = None
-
-    def start(self) -> bytes:
-        if self.handler.side is Role.SERVER:
-            return self.handler.send(VeNCryptVersion(*VERSION))
-        return b""
 
     def receive(self, data: bytes) -> bytes:
         self.handler.receive_data(data)
@@ -97,6 +92,23 @@ class VeNCryptSide:
 
     def trailing(self) -> bytes:
         return self.handler.trailing_data()
+
+    def _answer(self, event: Any) -> bytes:
+        raise NotImplementedError
+
+
+class VeNCryptSide(ExchangeSide):
+    """Either side of VeNCrypt; the server offers ``subtypes``, the client takes the first of
+    its ``subtypes`` that the server offers."""
+
+    def __init__(self, side: Role, subtypes: tuple[int, ...]) -> None:
+        super().__init__(VeNCrypt(side))
+        self.subtypes = subtypes
+
+    def start(self) -> bytes:
+        if self.handler.side is Role.SERVER:
+            return self.handler.send(VeNCryptVersion(*VERSION))
+        return b""
 
     def _send(self, event: VeNCryptEvent) -> bytes:
         return self.handler.send(event)
@@ -191,21 +203,17 @@ class RsaAesSide:
         return self.handshake.trailing_data
 
 
-class TightSide:
+class TightSide(ExchangeSide):
     """Either side of the Tight security type. The server offers no tunnel or the "no
     tunnel" one, then some of the authentications (``choice`` picks both); the client
     takes the first offered that it knows, in an order ``choice`` rotates."""
 
     def __init__(self, side: Role, choice: int) -> None:
-        self.handler = Tight(side)
+        super().__init__(Tight(side))
         self.tunnels = (NO_TUNNEL,) * (choice & 1)
         auths = list(AUTH_CAPABILITIES.values())
         start = choice >> 1 & 3
         self.auths = (auths[start:] + auths[:start])[: choice >> 3 & 3]
-        self.done = False
-        self.closed = False
-        self.ok = False
-        self.framing: AesEaxFraming | None = None
 
     @property
     def like_none(self) -> bool:
@@ -216,19 +224,6 @@ class TightSide:
             return b""
         out = self.handler.send(TunnelCapabilities(self.tunnels))
         return out + self._next()
-
-    def receive(self, data: bytes) -> bytes:
-        self.handler.receive_data(data)
-        out = bytearray()
-        while not (self.done or self.closed):
-            event = self.handler.next_event()
-            if event is NEED_DATA:
-                break
-            out += self._answer(event)
-        return bytes(out)
-
-    def trailing(self) -> bytes:
-        return self.handler.trailing_data()
 
     def _answer(self, event: TightEvent) -> bytes:
         handler = self.handler
