@@ -18,7 +18,7 @@ from tests.requirements import require_programs
 from tests.vncd._xvfb import private_xvfb, wait_for
 
 from .vncd_process import VNC_DISPLAY_PORTS, VncdProcess
-from .xclients import button_recorder, load_rgb, set_monitors, vncdo
+from .xclients import button_recorder, focused_xterm, load_rgb, set_monitors, vncdo
 from .xpaint import paint_root, varied_scene
 from .xwd import xwd_root
 
@@ -87,24 +87,10 @@ def test_keys_typed_in_a_viewer_reach_an_xterm(screen: str, tmp_path: Path) -> N
     the focused window: the xterm accepts sent events and xdotool focuses it (a window
     manager's job on a real desktop)."""
     typed = tmp_path / "typed.txt"
-    env = {**os.environ, "DISPLAY": screen, "LC_ALL": "C.UTF-8"}
-    command = ["xterm", "-u8", "-xrm", "XTerm*allowSendEvents: true", "-geometry", "60x10+0+0"]
-    xterm = subprocess.Popen([*command, "-e", "sh", "-c", f"cat > {typed}"], env=env)
-    try:
-        subprocess.run(
-            ["xdotool", "search", "--sync", "--onlyvisible", "--class", "xterm", "windowfocus"],
-            env=env,
-            check=True,
-            capture_output=True,
-            timeout=TIMEOUT,
-        )
-        with desktop_vncd(tmp_path, screen) as port:
-            vncdo(port, "type", "Grüße, é! 42", "key", "shift-a", "key", "enter")
-            wait_for(lambda: typed.exists() and typed.read_bytes().endswith(b"\n"), "a line")
-        assert typed.read_bytes().decode() == "Grüße, é! 42A\n"
-    finally:
-        xterm.kill()
-        xterm.wait()
+    with focused_xterm(screen, typed, sent_events=True), desktop_vncd(tmp_path, screen) as port:
+        vncdo(port, "type", "Grüße, é! 42", "key", "shift-a", "key", "enter")
+        wait_for(lambda: typed.exists() and typed.read_bytes().endswith(b"\n"), "a line")
+    assert typed.read_bytes().decode() == "Grüße, é! 42A\n"
 
 
 def test_clicks_and_the_wheel_arrive_on_the_monitor(screen: str, tmp_path: Path) -> None:

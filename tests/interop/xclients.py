@@ -14,7 +14,7 @@ import Xlib.display
 from PIL import Image
 from Xlib import X
 
-from tests.requirements import program_path
+from tests.requirements import program_path, require_programs
 
 from .xpaint import paint_root, varied_scene
 
@@ -122,3 +122,29 @@ def set_monitors(display: str, *boxes: tuple[int, int, int, int]) -> None:
             check=True,
             capture_output=True,
         )
+
+
+@contextlib.contextmanager
+def focused_xterm(display: str, typed: Path, sent_events: bool) -> Iterator[None]:
+    """An xterm with the input focus whose keyboard input lands in ``typed``. pynput types
+    characters with XSendEvent to the focused window: xterm takes them only with
+    ``allowSendEvents``, and someone (here xdotool, on a desktop its window manager) must give
+    it the focus."""
+    require_programs("xterm", "xdotool")
+    env = {**os.environ, "DISPLAY": display, "LC_ALL": "C.UTF-8"}
+    command = ["xterm", "-u8", "-geometry", "60x10+0+0"]
+    if sent_events:
+        command += ["-xrm", "XTerm*allowSendEvents: true"]
+    xterm = subprocess.Popen([*command, "-e", "sh", "-c", f"cat > {typed}"], env=env)
+    try:
+        subprocess.run(
+            ["xdotool", "search", "--sync", "--onlyvisible", "--class", "xterm", "windowfocus"],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=15,
+        )
+        yield
+    finally:
+        xterm.kill()
+        xterm.wait()

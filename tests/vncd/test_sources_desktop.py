@@ -5,7 +5,6 @@ faked)."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import subprocess
@@ -32,7 +31,7 @@ from protocol.clipboard import (
     provided_text,
 )
 from protocol.encodings import Encoding
-from tests.interop.xclients import button_recorder, set_monitors
+from tests.interop.xclients import button_recorder, focused_xterm, set_monitors
 from tests.interop.xpaint import paint_root
 from tests.interop.xwd import xwd_root
 from tests.requirements import require_programs
@@ -136,32 +135,6 @@ async def test_auto_is_desktop_on_windows_and_macos(
 
 
 # --- keyboard -----------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def focused_xterm(display: str, typed: Path, sent_events: bool) -> Iterator[None]:
-    """An xterm with the input focus whose keyboard input lands in ``typed``. pynput types
-    characters with XSendEvent to the focused window: xterm takes them only with
-    ``allowSendEvents``, and someone (here xdotool, on a desktop its window manager) must give
-    it the focus."""
-    require_programs("xterm", "xdotool")
-    env = {**os.environ, "DISPLAY": display, "LC_ALL": "C.UTF-8"}
-    command = ["xterm", "-u8", "-geometry", "60x10+0+0"]
-    if sent_events:
-        command += ["-xrm", "XTerm*allowSendEvents: true"]
-    xterm = subprocess.Popen([*command, "-e", "sh", "-c", f"cat > {typed}"], env=env)
-    try:
-        subprocess.run(
-            ["xdotool", "search", "--sync", "--onlyvisible", "--class", "xterm", "windowfocus"],
-            env=env,
-            check=True,
-            capture_output=True,
-            timeout=TIMEOUT,
-        )
-        yield
-    finally:
-        xterm.kill()
-        xterm.wait()
 
 
 def typed_lines(typed: Path, count: int) -> list[str]:
